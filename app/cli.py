@@ -1,0 +1,184 @@
+"""The `ssc` command."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from app.domain.errors import DomainError
+from app.settings import get_settings, resolve_keys
+from app.store import migrate as migrations
+from app.store.crypto import FieldCipher
+from app.store.db import make_async_engine, make_session_factory
+
+cli = typer.Typer(
+    help="ssc: social security card service-extension platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+tenants_cli = typer.Typer(help="Declarative tenant trees (tenants/*.toml).", no_args_is_help=True)
+tokens_cli = typer.Typer(help="Personal bearer tokens for administrators.", no_args_is_help=True)
+demo_cli = typer.Typer(help="Synthetic demo data.", no_args_is_help=True)
+cli.add_typer(tenants_cli, name="tenants")
+cli.add_typer(tokens_cli, name="tokens")
+cli.add_typer(demo_cli, name="demo")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _run_with_db(work: Callable[..., Awaitable[T]]) -> T:
+    """Run an async use case against the configured database, refusing an unmigrated one."""
+    settings = get_settings()
+    current, head = migrations.current_revision(settings.database_url), migrations.head_revision()
+    if current != head:
+        raise _fail(f"the database is at revision {current or 'empty'}, not {head}: run `ssc migrate` first")
+
+    async def main() -> T:
+        engine = make_async_engine(settings.database_url)
+        try:
+            return await work(make_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as e:
+        raise _fail(f"{e.message} [{e.code}]") from None
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database (empty or older) to the newest schema."""
+    settings = get_settings()
+    before = migrations.current_revision(settings.database_url)
+    migrations.upgrade(settings.database_url)
+    after = migrations.current_revision(settings.database_url)
+    out.print(f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind; default from SSC_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port; default from SSC_PORT.")] = None,
+) -> None:
+    """Serve GraphQL at http://HOST:PORT/graphql (uvicorn)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "app.web:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@tenants_cli.command("apply")
+def tenants_apply(
+    directory: Annotated[Path, typer.Argument(help="Folder of *.toml tenant files (or one file).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan, change nothing.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove file-managed objects that left the files.")
+    ] = False,
+) -> None:
+    """Make the database match the tenant files: print the plan, then apply it in one transaction."""
+    from app.ops.tenant_files import TenantFileError
+    from app.ops.tenants_apply import PruneRefused, apply_tenant_files
+
+    if not directory.exists():
+        raise _fail(f"{directory} does not exist")
+    try:
+        plan = _run_with_db(
+            lambda sessions: apply_tenant_files(sessions, directory, dry_run=dry_run, prune=prune)
+        )
+    except TenantFileError as e:
+        for problem in e.problems:
+            err.print(f"[red]error:[/red] {problem}", highlight=False)
+        raise _fail("the tenant files were refused; nothing was written") from None
+    except PruneRefused as e:
+        raise _fail(f"{e}; nothing was written") from None
+    for change in plan.changes:
+        if change.action != "unchanged":
+            out.print(change.describe(), highlight=False)
+    counts = ", ".join(f"{plan.count(a)} {a}" for a in ("create", "update", "unchanged", "missing", "prune"))
+    verb = "would apply" if dry_run else "applied"
+    out.print(f"{verb}: {counts}" if plan.has_changes else f"nothing to change ({counts})")
+    if plan.count("missing"):
+        out.print("missing objects are managed by the files but no longer in them; --prune removes them")
+
+
+@tokens_cli.command("create")
+def tokens_create(
+    tenant: Annotated[str, typer.Option(help="Tenant path, e.g. cn/440000/440100.")],
+    role: Annotated[
+        str, typer.Option(help="province_admin, city_admin, county_admin, operator, approver, auditor.")
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="Login name of the new person (generated if omitted).")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Days until the token expires (1-366).")] = 90,
+) -> None:
+    """Create a person with a role in a tenant and print their bearer token (shown only this once)."""
+    from app.ops.tokens import create_principal_with_token
+
+    issued = _run_with_db(
+        lambda sessions: create_principal_with_token(
+            sessions, tenant_path=tenant, role=role, name=name, days=days
+        )
+    )
+    err.print(
+        f"created {issued.principal_name} ({role} at {tenant}); token expires {issued.expires_at:%Y-%m-%d}."
+        " Store it now: it is not kept and cannot be shown again."
+    )
+    print(issued.token)
+
+
+@demo_cli.command("generate")
+def demo_generate(
+    cards: Annotated[int, typer.Option(min=0, help="How many cards.")] = 1000,
+    outlets: Annotated[
+        int, typer.Option(min=0, help="How many outlets (always written to the database).")
+    ] = 0,
+    csv: Annotated[
+        Path | None, typer.Option(help="Write the cards to this CSV (for `cards import`).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed, for reproducible data.")] = None,
+) -> None:
+    """Generate synthetic outlets and cards with valid ID and bank card numbers."""
+    from app.ops.demo import generate
+
+    cipher = FieldCipher(*resolve_keys(get_settings()))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task("generating", total=cards + outlets)
+        summary = _run_with_db(
+            lambda sessions: generate(
+                sessions,
+                cipher,
+                cards=cards,
+                outlets=outlets,
+                seed=seed,
+                csv_path=csv,
+                progress=lambda n: bar.advance(task, n),
+            )
+        )
+    where = f" to {csv}" if csv else ""
+    out.print(f"generated {summary['outlets']} outlets and {cards} cards{where}")
+
+
+def main() -> None:
+    cli()

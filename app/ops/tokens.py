@@ -1,0 +1,92 @@
+"""`ssc tokens create`: a person with a role in a tenant, and a bearer token shown once."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.errors import DomainError
+from app.domain.regions import parse_tenant_path
+from app.domain.roles import check_role_level, parse_role
+from app.store.audit import append_event
+from app.store.crypto import secret_hash
+from app.store.tables import PersonalToken, Principal, RoleAssignment, Tenant
+
+TOKEN_PREFIX = "ssc_pt_"
+PRINCIPAL_NAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    principal_id: int
+    principal_name: str
+    token: str  # the only time the clear token exists; never stored or logged
+    expires_at: datetime
+
+
+def new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+async def create_principal_with_token(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    tenant_path: str,
+    role: str,
+    name: str | None = None,
+    display_name: str | None = None,
+    days: int = 90,
+    actor: str = "cli:tokens-create",
+) -> IssuedToken:
+    parsed_role = parse_role(role)
+    path = parse_tenant_path(tenant_path)
+    check_role_level(parsed_role, path.level)
+    if not 1 <= days <= 366:
+        raise DomainError("BAD_EXPIRY", "a token lives from 1 to 366 days", field="days")
+    name = name or f"{parsed_role.value}.{path.code}.{secrets.token_hex(3)}"
+    if not PRINCIPAL_NAME.match(name):
+        raise DomainError(
+            "BAD_NAME", "a principal name is 2-64 of a-z, 0-9, '.', '_', '@', '-'", field="name"
+        )
+    async with sessions() as session, session.begin():
+        tenant = (await session.exec(select(Tenant).where(Tenant.path == path.path))).first()
+        if tenant is None:
+            raise DomainError(
+                "UNKNOWN_TENANT", f"no tenant {path.path}; run `ssc tenants apply` first", field="tenant"
+            )
+        if (await session.exec(select(Principal.id).where(Principal.name == name))).first() is not None:
+            raise DomainError("DUPLICATE_NAME", f"a principal named {name!r} already exists", field="name")
+        principal = Principal(name=name, display_name=display_name or name)
+        session.add(principal)
+        await session.flush()
+        session.add(RoleAssignment(principal_id=principal.id, tenant_id=tenant.id, role=parsed_role.value))
+        token = new_secret(TOKEN_PREFIX)
+        expires_at = datetime.now(UTC) + timedelta(days=days)
+        session.add(
+            PersonalToken(
+                principal_id=principal.id,
+                token_hash=secret_hash(token),
+                prefix=token[: len(TOKEN_PREFIX) + 4],
+                expires_at=expires_at,
+            )
+        )
+        await append_event(
+            session,
+            tenant=path.path,
+            actor=actor,
+            action="principal.create",
+            target_type="principal",
+            target_id=name,
+            detail={
+                "role": parsed_role.value,
+                "token_prefix": token[: len(TOKEN_PREFIX) + 4],
+                "expires_at": expires_at.isoformat(),
+            },
+        )
+    return IssuedToken(principal.id, name, token, expires_at)

@@ -1,0 +1,72 @@
+"""Runtime settings, read from the environment with the ``SSC_`` prefix.
+
+Every layer may import this module: it holds configuration only, no behaviour.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SSC_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    # A plain `sqlite:///file` or `postgresql://...` URL; the store picks the async and sync drivers.
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'ssc.db'}"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    tenants_dir: Path = PROJECT_ROOT / "tenants"
+    # AES-256-GCM key for ID and bank card numbers, and the HMAC key for their lookup hashes
+    # (urlsafe base64 of 32 bytes each). Outside production a missing key is generated once into
+    # var/ (git-ignored) so `make serve` works on a fresh machine; production must set both.
+    data_key: SecretStr | None = None
+    lookup_key: SecretStr | None = None
+    key_file: Path = PROJECT_ROOT / "var" / "keys.env"
+    sql_echo: bool = False
+    graphql_max_depth: int = Field(default=12, ge=1)
+
+
+def _load_or_create_dev_keys(path: Path) -> dict[str, str]:
+    """Keys for development: created once with 0600 permissions, never printed."""
+    if path.exists():
+        pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+        return {k.strip(): v.strip() for k, v in pairs}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = {name: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for name in ("data", "lookup")}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("".join(f"{k}={v}\n" for k, v in keys.items()))
+    return keys
+
+
+def resolve_keys(settings: Settings) -> tuple[bytes, bytes]:
+    """Return (data_key, lookup_key) as raw 32-byte values."""
+    data, lookup = settings.data_key, settings.lookup_key
+    if data is None or lookup is None:
+        if settings.env == "production":
+            raise RuntimeError("SSC_DATA_KEY and SSC_LOOKUP_KEY must be set in production")
+        dev = _load_or_create_dev_keys(settings.key_file)
+        data_b64 = data.get_secret_value() if data else dev["data"]
+        lookup_b64 = lookup.get_secret_value() if lookup else dev["lookup"]
+    else:
+        data_b64, lookup_b64 = data.get_secret_value(), lookup.get_secret_value()
+    raw = base64.urlsafe_b64decode(data_b64), base64.urlsafe_b64decode(lookup_b64)
+    if any(len(k) != 32 for k in raw):
+        raise RuntimeError("SSC_DATA_KEY and SSC_LOOKUP_KEY must each be urlsafe base64 of 32 bytes")
+    return raw
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

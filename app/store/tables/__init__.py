@@ -1,0 +1,23 @@
+"""All tables; importing this package registers them on `SQLModel.metadata`."""
+
+from app.store.tables.audit import AuditEvent, PolicyChange, PolicyLine
+from app.store.tables.cards import Card
+from app.store.tables.grants import Grant
+from app.store.tables.principals import PartnerKey, PersonalToken, Principal, RoleAssignment
+from app.store.tables.tenancy import Ceiling, Outlet, OutletBlock, Tenant
+
+__all__ = [
+    "AuditEvent",
+    "Card",
+    "Ceiling",
+    "Grant",
+    "Outlet",
+    "OutletBlock",
+    "PartnerKey",
+    "PersonalToken",
+    "PolicyChange",
+    "PolicyLine",
+    "Principal",
+    "RoleAssignment",
+    "Tenant",
+]

@@ -1,0 +1,69 @@
+"""People (principals), their roles per tenant, personal tokens and partner API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.store.tables.common import UTCDateTime, utcnow
+
+
+class Principal(SQLModel, table=True):
+    __tablename__ = "principal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=128)
+    # Who created this principal: a proposer may never approve through a principal they created.
+    created_by: int | None = Field(default=None, foreign_key="principal.id")
+    active: bool = True
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class RoleAssignment(SQLModel, table=True):
+    __tablename__ = "role_assignment"
+    __table_args__ = (
+        UniqueConstraint("principal_id", "tenant_id", "role", name="uq_role_assignment"),
+        Index("ix_role_assignment_tenant", "tenant_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    principal_id: int = Field(foreign_key="principal.id")
+    tenant_id: int = Field(foreign_key="tenant.id")
+    role: str = Field(max_length=32)
+    created_by: int | None = Field(default=None, foreign_key="principal.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class PersonalToken(SQLModel, table=True):
+    """A person's bearer token; only its SHA-256 is kept (a high-entropy secret needs no argon2)."""
+
+    __tablename__ = "personal_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    principal_id: int = Field(foreign_key="principal.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    # The first characters, to tell tokens apart in lists and audit without revealing them.
+    prefix: str = Field(max_length=16)
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class PartnerKey(SQLModel, table=True):
+    """An API key bound to one outlet; only its SHA-256 is kept."""
+
+    __tablename__ = "partner_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outlet_id: str = Field(foreign_key="outlet.id", max_length=64, index=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    rate_limit: str | None = Field(default=None, max_length=32)
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    created_by: int | None = Field(default=None, foreign_key="principal.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

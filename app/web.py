@@ -1,0 +1,68 @@
+"""The Starlette application: /graphql, /healthz and /readyz."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from app.graphql.context import Context
+from app.graphql.schema import build_schema
+from app.settings import Settings, get_settings
+from app.store.db import make_async_engine, make_session_factory
+
+log = logging.getLogger("ssc.web")
+
+
+class GraphQLApp(GraphQL):
+    def __init__(self, schema, sessions, *, graphiql: bool) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
+        self.sessions = sessions
+
+    async def get_context(self, request: Request, response) -> Context:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        return Context(request=request, sessions=self.sessions, request_id=request_id[:64])
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    engine = make_async_engine(settings.database_url, echo=settings.sql_echo)
+    sessions = make_session_factory(engine)
+    production = settings.env == "production"
+    graphql = GraphQLApp(build_schema(settings.graphql_max_depth), sessions, graphiql=not production)
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("select 1"))
+        except Exception as err:  # any failure to reach the database means "not ready"
+            log.warning("readiness check failed: %s", type(err).__name__)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette):
+        yield
+        await engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.sessions = sessions
+    app.state.engine = engine
+    return app

@@ -1,0 +1,45 @@
+import itertools
+
+import orjson
+from sqlmodel import select
+
+from app.store.audit import GENESIS_HASH, append_event, chain_hash, event_body
+from app.store.tables import AuditEvent
+
+
+async def test_events_form_one_chain_per_tenant(sessions):
+    async with sessions() as session, session.begin():
+        for i in range(3):
+            await append_event(
+                session,
+                tenant="cn/440000",
+                actor="t",
+                action="x",
+                target_type="t",
+                target_id=str(i),
+                detail={"i": i},
+            )
+        await append_event(
+            session, tenant="cn/440000/440100", actor="t", action="x", target_type="t", target_id="other"
+        )
+    async with sessions() as session:
+        events = (await session.exec(select(AuditEvent).order_by(AuditEvent.id))).all()
+    gd = [e for e in events if e.tenant == "cn/440000"]
+    assert [e.seq for e in gd] == [1, 2, 3]
+    assert gd[0].prev_hash == GENESIS_HASH
+    for prev, cur in itertools.pairwise(gd):
+        assert cur.prev_hash == prev.hash
+    # The stored hash is reproducible from what was read back (timestamps survive the round trip).
+    for event in events:
+        assert event.hash == chain_hash(event.prev_hash, event_body(event))
+    gz = [e for e in events if e.tenant == "cn/440000/440100"]
+    assert gz[0].seq == 1 and gz[0].prev_hash == GENESIS_HASH
+
+
+async def test_altering_an_event_breaks_its_hash(sessions):
+    async with sessions() as session, session.begin():
+        event = await append_event(
+            session, tenant="cn", actor="t", action="x", target_type="t", target_id="1", detail={"after": "a"}
+        )
+    event.detail = orjson.dumps({"after": "b"}).decode()
+    assert chain_hash(event.prev_hash, event_body(event)) != event.hash

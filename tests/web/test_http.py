@@ -1,0 +1,84 @@
+import httpx
+import pytest
+
+from app.ops.tenants_apply import apply_tenant_files
+from app.settings import Settings
+from app.web import create_app
+from tests.livesrv import serve
+
+
+@pytest.fixture
+async def server(db_url, sessions, tenants_dir):
+    await apply_tenant_files(sessions, tenants_dir)
+    with serve(create_app(Settings(database_url=db_url))) as base:
+        yield base
+
+
+async def gql(base: str, query: str, variables: dict | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(f"{base}/graphql", json={"query": query, "variables": variables or {}})
+
+
+async def test_tenants_query_returns_the_demo_tree(server):
+    response = await gql(server, "{ tenants { path name level parentPath } }")
+    assert response.status_code == 200
+    tenants = {t["path"]: t for t in response.json()["data"]["tenants"]}
+    assert tenants["cn/440000/440100"]["name"] == "广州市人力资源和社会保障局"
+    assert tenants["cn/440000/440100"]["parentPath"] == "cn/440000"
+    assert tenants["cn/440000/441900"]["level"] == "prefecture"
+    assert list(tenants) == sorted(tenants)
+
+
+async def test_tenant_by_path(server):
+    body = (
+        await gql(
+            server, "query($p: String!) { tenant(path: $p) { name twoPersonApproval } }", {"p": "cn/440000"}
+        )
+    ).json()
+    assert body["data"]["tenant"] == {"name": "广东省人力资源和社会保障厅", "twoPersonApproval": True}
+    body = (
+        await gql(server, "query($p: String!) { tenant(path: $p) { name } }", {"p": "cn/440000/440200"})
+    ).json()
+    assert body["data"]["tenant"] is None
+
+
+async def test_bad_path_is_bad_input_not_a_500(server):
+    response = await gql(
+        server, "query($p: String!) { tenant(path: $p) { name } }", {"p": "cn/440000/450100"}
+    )
+    assert response.status_code == 200
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert error["extensions"]["reason"] == "BAD_TENANT_PATH"
+
+
+async def test_deep_query_is_refused(server):
+    deep = "{ tenants " + "{ path " * 20 + "}" * 21
+    body = (await gql(server, deep)).json()
+    assert body.get("data") is None and body["errors"]
+
+
+async def test_health_and_readiness(server):
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(f"{server}/healthz")).json() == {"status": "ok"}
+        ready = await client.get(f"{server}/readyz")
+    assert ready.status_code == 200 and ready.json()["database"] == "ok"
+
+
+async def test_readiness_fails_when_the_database_is_unreachable(tmp_path):
+    url = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    with serve(create_app(Settings(database_url=url))) as base:
+        async with httpx.AsyncClient(timeout=10) as client:
+            ready = await client.get(f"{base}/readyz")
+            health = await client.get(f"{base}/healthz")
+    assert ready.status_code == 503 and ready.json()["database"] == "unreachable"
+    assert health.status_code == 200
+
+
+async def test_unexpected_errors_are_masked(db_url):
+    """No database tables at all: the resolver fails inside SQL, the client sees only INTERNAL."""
+    with serve(create_app(Settings(database_url=f"sqlite:///{db_url.split('///')[-1]}.empty"))) as base:
+        body = (await gql(base, "{ tenants { path } }")).json()
+    assert body["errors"][0]["message"] == "Internal server error"
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL"
+    assert "tenant" not in body["errors"][0]["message"].lower()
