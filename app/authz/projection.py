@@ -1,6 +1,8 @@
-"""How rows project onto business-plane policy lines (DESIGN.md §5)."""
+"""How rows project onto policy lines (DESIGN.md §5): the one place that knows the line shapes."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from app.store.policy import ProjectedLine
 
@@ -15,8 +17,43 @@ def kind_subject(kind: str) -> str:
     return f"kind:{kind}"
 
 
+def policy_time(moment: datetime | None) -> str:
+    """Fixed-width UTC text, so string order is time order; None is the open end."""
+    if moment is None:
+        return OPEN_END
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def outlet_group_line(outlet_id: str, kind: str, tenant_path: str) -> ProjectedLine:
     """Every outlet is in its kind's group inside its own tenant: `g, outlet:<id>, kind:<kind>, <tenant>`."""
     return ProjectedLine(
         "g", (outlet_subject(outlet_id), kind_subject(kind), tenant_path), "outlet", outlet_id
     )
+
+
+def grant_subject(outlet_id: str | None, outlet_kind: str | None) -> str:
+    return outlet_subject(outlet_id) if outlet_id is not None else kind_subject(outlet_kind or "")
+
+
+def grant_line(grant, tenant_path: str) -> ProjectedLine:
+    """An active grant: `p, <subject>, <granting tenant>, <service>, allow, <nbf>, <exp>, <grant id>`."""
+    rule = (
+        grant_subject(grant.outlet_id, grant.outlet_kind),
+        tenant_path,
+        grant.service,
+        "allow",
+        policy_time(grant.valid_from),
+        policy_time(grant.valid_until),
+        str(grant.id),
+    )
+    return ProjectedLine("p", rule, "grant", str(grant.id))
+
+
+def suspension_line(grant, tenant_path: str, why: str) -> ProjectedLine:
+    """A suspended grant leaves a mark so a denial can say SUSPENDED or ABOVE_CEILING."""
+    rule = (grant_subject(grant.outlet_id, grant.outlet_kind), tenant_path, grant.service, why, str(grant.id))
+    return ProjectedLine("s", rule, "grant", str(grant.id))
+
+
+def ceiling_line(tenant_path: str, kind: str, services: frozenset[str], ceiling_id: int) -> ProjectedLine:
+    return ProjectedLine("c", (tenant_path, kind, " ".join(sorted(services))), "ceiling", str(ceiling_id))

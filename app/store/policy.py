@@ -1,4 +1,14 @@
-"""Writing the business-plane policy projection and its change log in the caller's transaction."""
+"""The business-plane policy projection (`policy_line`) and its change log (`policy_change`).
+
+Rows of `policy_line` are the current policy; every add or remove is also appended to
+`policy_change`, which each worker tails to update its in-memory enforcer. Appends are serialised
+(an advisory lock on PostgreSQL, SQLite's single writer otherwise) so that log ids become visible
+in id order: a tailer reading `id > last_seen` never skips an entry that commits late.
+
+Besides Casbin's `p` and `g` lines the projection carries two kinds of our own, which workers also
+need and which travel through the same log: `c` lines hold ceilings and `s` lines mark suspended
+grants (so a denial can say SUSPENDED or ABOVE_CEILING without asking the database).
+"""
 
 from __future__ import annotations
 
@@ -6,29 +16,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import delete, insert, text
+from sqlalchemy import Connection, delete, func, insert, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.store.tables import PolicyChange, PolicyLine
 from app.store.tables.common import utcnow
 
+CASBIN_PTYPES = ("p", "g")
+NOTIFY_CHANNEL = "ssc_policy"
 # Any constant works; it only has to be the same for every writer of the log.
 POLICY_LOG_LOCK_KEY = 0x55C_0001
 
 Rule = tuple[str, ...]
 
 
-async def _lock_log(session: AsyncSession) -> None:
-    # Serialise appends so that log ids become visible in id order: a tailer reading `id > last_seen`
-    # then never skips an entry that commits late. SQLite serialises writers by itself.
-    if session.bind.dialect.name == "postgresql":
-        await session.exec(text("select pg_advisory_xact_lock(:k)"), params={"k": POLICY_LOG_LOCK_KEY})
-
-
 @dataclass(frozen=True)
 class ProjectedLine:
-    """One policy line and the row it projects ("grant", "outlet" or "block", and that row's id)."""
+    """One policy line and the row it projects ("grant", "outlet", "block", "ceiling"), by id."""
 
     ptype: str
     rule: Rule
@@ -45,9 +50,33 @@ class ProjectedLine:
         }
 
 
-def line_rule(line: PolicyLine) -> Rule:
+@dataclass(frozen=True)
+class Change:
+    id: int
+    op: str  # "add" | "remove"
+    ptype: str
+    rule: Rule
+
+
+def line_rule(line) -> Rule:
     values = (line.v0, line.v1, line.v2, line.v3, line.v4, line.v5, line.v6)
     return tuple(v for v in values if v is not None)
+
+
+def _change_rows(op: str, changes: Iterable[tuple[str, Rule]]) -> list[dict]:
+    now = utcnow()
+    return [{"op": op, "ptype": p, "rule": orjson.dumps(list(r)).decode(), "at": now} for p, r in changes]
+
+
+# Taking the lock and queuing the wake-up in one statement: NOTIFY is delivered only at commit.
+_PG_LOCK_AND_NOTIFY = text("select pg_advisory_xact_lock(:k), pg_notify(:channel, '')").bindparams(
+    k=POLICY_LOG_LOCK_KEY, channel=NOTIFY_CHANNEL
+)
+
+
+async def _lock_log(session: AsyncSession) -> None:
+    if session.bind.dialect.name == "postgresql":
+        await session.exec(_PG_LOCK_AND_NOTIFY)
 
 
 async def add_lines(session: AsyncSession, lines: Sequence[ProjectedLine]) -> None:
@@ -56,32 +85,54 @@ async def add_lines(session: AsyncSession, lines: Sequence[ProjectedLine]) -> No
         return
     await _lock_log(session)
     await session.exec(insert(PolicyLine), params=[line.row() for line in lines])
-    await session.exec(
-        insert(PolicyChange),
-        params=[
-            {"op": "add", "ptype": line.ptype, "rule": orjson.dumps(line.rule).decode(), "at": utcnow()}
-            for line in lines
-        ],
-    )
+    await session.exec(insert(PolicyChange), params=_change_rows("add", ((x.ptype, x.rule) for x in lines)))
 
 
-async def remove_source_lines(session: AsyncSession, *, source: str, source_ids: Iterable[str]) -> int:
+async def remove_source_lines(
+    session: AsyncSession, *, source: str, source_ids: Iterable[str], ptypes: Sequence[str] | None = None
+) -> int:
     """Remove every line projected from the given rows; returns how many were removed."""
     ids = list(source_ids)
     if not ids:
         return 0
-    lines = (
-        await session.exec(
-            select(PolicyLine).where(PolicyLine.source == source, PolicyLine.source_id.in_(ids))
-        )
-    ).all()
+    query = select(PolicyLine).where(PolicyLine.source == source, PolicyLine.source_id.in_(ids))
+    if ptypes is not None:
+        query = query.where(PolicyLine.ptype.in_(ptypes))
+    lines = (await session.exec(query)).all()
     if not lines:
         return 0
     await _lock_log(session)
-    session.add_all(
-        PolicyChange(op="remove", ptype=line.ptype, rule=orjson.dumps(line_rule(line)).decode())
-        for line in lines
+    await session.exec(
+        insert(PolicyChange), params=_change_rows("remove", ((x.ptype, line_rule(x)) for x in lines))
     )
     await session.exec(delete(PolicyLine).where(PolicyLine.id.in_([line.id for line in lines])))
-    await session.flush()
     return len(lines)
+
+
+def log_changes_sync(connection: Connection, op: str, changes: Sequence[tuple[str, Rule]]) -> None:
+    """The same log append for synchronous callers (the Casbin adapter)."""
+    if not changes:
+        return
+    if connection.dialect.name == "postgresql":
+        connection.execute(_PG_LOCK_AND_NOTIFY)
+    connection.execute(PolicyChange.__table__.insert(), _change_rows(op, changes))
+
+
+async def snapshot(session: AsyncSession) -> tuple[list[tuple[str, ...]], int]:
+    """Every line as `(ptype, *rule)` plus the log id it reflects, read in one transaction.
+
+    The log position is read first: a change committed between the two reads is then applied again
+    by the tailer, and applying an add or remove twice is harmless (lines are a set).
+    """
+    last = (await session.exec(select(func.coalesce(func.max(PolicyChange.id), 0)))).one()
+    rows = (await session.exec(select(PolicyLine).order_by(PolicyLine.id))).all()
+    return [(row.ptype, *line_rule(row)) for row in rows], last
+
+
+async def changes_after(session: AsyncSession, last_id: int, limit: int = 10_000) -> list[Change]:
+    rows = (
+        await session.exec(
+            select(PolicyChange).where(PolicyChange.id > last_id).order_by(PolicyChange.id).limit(limit)
+        )
+    ).all()
+    return [Change(r.id, r.op, r.ptype, tuple(orjson.loads(r.rule))) for r in rows]

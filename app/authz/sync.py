@@ -1,0 +1,106 @@
+"""Keeping a worker's in-memory policy in step with the database: load once, then tail the log.
+
+Changes are applied incrementally, never by reloading. On PostgreSQL a LISTEN connection wakes
+the tailer as soon as a writer commits (writers NOTIFY in the same transaction), with polling as
+the fallback should a notification be lost or the listener drop; on SQLite it polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.store.policy import NOTIFY_CHANNEL, Change, changes_after, snapshot
+
+log = logging.getLogger("ssc.authz.sync")
+
+Apply = Callable[[Change], None]
+Load = Callable[[list[tuple[str, ...]]], None]
+
+
+class PolicyTailer:
+    """Loads the policy through `load`, then feeds every later change to `apply`, in log order."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        load: Load,
+        apply: Apply,
+        database_url: str,
+        poll_interval: float = 0.1,
+        listen_poll_interval: float = 1.0,
+    ) -> None:
+        self.sessions = sessions
+        self._load, self._apply = load, apply
+        self.last_id = 0
+        self._url = database_url
+        self._postgres = make_url(database_url).get_backend_name() == "postgresql"
+        self._interval = listen_poll_interval if self._postgres else poll_interval
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def load(self) -> int:
+        async with self.sessions() as session, session.begin():
+            lines, self.last_id = await snapshot(session)
+        self._load(lines)
+        return len(lines)
+
+    async def catch_up(self) -> int:
+        """Apply every change committed since the last one seen; returns how many."""
+        applied = 0
+        while True:
+            async with self.sessions() as session:
+                changes = await changes_after(session, self.last_id)
+            for change in changes:
+                self._apply(change)
+                self.last_id = change.id
+            applied += len(changes)
+            if not changes or len(changes) < 10_000:
+                return applied
+
+    async def start(self) -> None:
+        await self.load()
+        self._tasks.append(asyncio.create_task(self._run(), name="policy-tailer"))
+        if self._postgres:
+            self._tasks.append(asyncio.create_task(self._listen(), name="policy-listener"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.catch_up()
+            except Exception:  # keep tailing: a passing database error must not stop enforcement updates
+                log.exception("policy tailer could not read the change log; retrying")
+
+    async def _listen(self) -> None:
+        dsn = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+                    await conn.execute(f"listen {NOTIFY_CHANNEL}")
+                    self._wake.set()  # anything committed while we were not listening
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # polling covers the gap; reconnect after a pause
+                log.warning("policy listener lost its connection; polling until it is back", exc_info=True)
+                await asyncio.sleep(self._interval)
