@@ -13,6 +13,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
+from app.authz.policy_state import BusinessPolicy
+from app.authz.sync import PolicyTailer
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
 from app.settings import Settings, get_settings
@@ -38,6 +40,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     production = settings.env == "production"
     graphql = GraphQLApp(build_schema(settings.graphql_max_depth), sessions, graphiql=not production)
 
+    # Each worker keeps the business policy in memory and tails the change log (DESIGN.md §5).
+    business = BusinessPolicy()
+    tailer = PolicyTailer(
+        sessions, load=business.load, apply=business.apply, database_url=settings.database_url
+    )
+
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -48,12 +56,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except Exception as err:  # any failure to reach the database means "not ready"
             log.warning("readiness check failed: %s", type(err).__name__)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ready", "database": "ok"})
+        if not tailer.loaded:
+            return JSONResponse(
+                {"status": "unavailable", "database": "ok", "policy": "loading"}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "database": "ok", "policy": "loaded"})
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette):
-        yield
-        await engine.dispose()
+        await tailer.start()
+        try:
+            yield
+        finally:
+            await tailer.stop()
+            await engine.dispose()
 
     app = Starlette(
         routes=[
@@ -65,4 +81,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.sessions = sessions
     app.state.engine = engine
+    app.state.business = business
+    app.state.tailer = tailer
     return app

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.store.policy import NOTIFY_CHANNEL, Change, changes_after, snapshot
+from app.store.policy import NOTIFY_CHANNEL, Change, changes_after, last_change_id, stream_lines
 
 log = logging.getLogger("ssc.authz.sync")
 
@@ -46,12 +46,23 @@ class PolicyTailer:
         self._interval = listen_poll_interval if self._postgres else poll_interval
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self.loaded = False
 
     async def load(self) -> int:
+        """Read every line into `load`, chunk by chunk.
+
+        The log position is read first, in the same transaction: a change committed between the two
+        reads is then applied again by the tailer, which is harmless (lines form a set, and replaying
+        a suffix of add/remove operations converges on the state the last one left).
+        """
+        count = 0
         async with self.sessions() as session, session.begin():
-            lines, self.last_id = await snapshot(session)
-        self._load(lines)
-        return len(lines)
+            self.last_id = await last_change_id(session)
+            async for chunk in stream_lines(session):
+                self._load(chunk)
+                count += len(chunk)
+        self.loaded = True
+        return count
 
     async def catch_up(self) -> int:
         """Apply every change committed since the last one seen; returns how many."""
@@ -66,11 +77,17 @@ class PolicyTailer:
             if not changes or len(changes) < 10_000:
                 return applied
 
-    async def start(self) -> None:
-        await self.load()
+    async def start(self) -> bool:
+        """Load and start tailing. A database that cannot be read yet does not stop the process:
+        loading is retried in the background and `loaded` (which /readyz reports) stays False."""
+        try:
+            await self.load()
+        except Exception:
+            log.exception("could not load the policy; retrying in the background")
         self._tasks.append(asyncio.create_task(self._run(), name="policy-tailer"))
         if self._postgres:
             self._tasks.append(asyncio.create_task(self._listen(), name="policy-listener"))
+        return self.loaded
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -86,7 +103,7 @@ class PolicyTailer:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
             try:
-                await self.catch_up()
+                await (self.catch_up() if self.loaded else self.load())
             except Exception:  # keep tailing: a passing database error must not stop enforcement updates
                 log.exception("policy tailer could not read the change log; retrying")
 

@@ -12,7 +12,7 @@ grants (so a denial can say SUSPENDED or ABOVE_CEILING without asking the databa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -118,15 +118,32 @@ def log_changes_sync(connection: Connection, op: str, changes: Sequence[tuple[st
     connection.execute(PolicyChange.__table__.insert(), _change_rows(op, changes))
 
 
-async def snapshot(session: AsyncSession) -> tuple[list[tuple[str, ...]], int]:
-    """Every line as `(ptype, *rule)` plus the log id it reflects, read in one transaction.
+async def last_change_id(session: AsyncSession) -> int:
+    return (await session.exec(select(func.coalesce(func.max(PolicyChange.id), 0)))).one()
 
-    The log position is read first: a change committed between the two reads is then applied again
-    by the tailer, and applying an add or remove twice is harmless (lines are a set).
-    """
-    last = (await session.exec(select(func.coalesce(func.max(PolicyChange.id), 0)))).one()
-    rows = (await session.exec(select(PolicyLine).order_by(PolicyLine.id))).all()
-    return [(row.ptype, *line_rule(row)) for row in rows], last
+
+async def stream_lines(session: AsyncSession, chunk: int = 50_000) -> AsyncIterator[list[tuple[str, ...]]]:
+    """Every line as `(ptype, *rule)`, in chunks: a million ORM objects at once would cost
+    gigabytes, plain tuples streamed from a server-side cursor cost little more than the index."""
+    columns = (
+        PolicyLine.ptype,
+        PolicyLine.v0,
+        PolicyLine.v1,
+        PolicyLine.v2,
+        PolicyLine.v3,
+        PolicyLine.v4,
+        PolicyLine.v5,
+        PolicyLine.v6,
+    )
+    result = await session.stream(select(*columns).order_by(PolicyLine.id).execution_options(yield_per=chunk))
+    async for rows in result.partitions(chunk):
+        yield [tuple(v for v in row if v is not None) for row in rows]
+
+
+async def snapshot(session: AsyncSession) -> tuple[list[tuple[str, ...]], int]:
+    """Every line plus the log id it reflects (see `PolicyTailer.load` for why the id comes first)."""
+    last = await last_change_id(session)
+    return [line async for chunk in stream_lines(session) for line in chunk], last
 
 
 async def changes_after(session: AsyncSession, last_id: int, limit: int = 10_000) -> list[Change]:
