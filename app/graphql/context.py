@@ -1,15 +1,24 @@
-"""The per-request context: a session factory (never one shared session) and the request id.
+"""The per-request context: a session factory (never one shared session), the request id and the
+caller, authenticated once on first use.
 
 graphql-core resolves sibling fields concurrently, so each resolver opens its own session.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
+
+from app.ops.auth import Actor, authenticate
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 @dataclass
@@ -17,3 +26,14 @@ class Context:
     request: Request
     sessions: async_sessionmaker[AsyncSession]
     request_id: str
+    _actor: asyncio.Task | None = field(default=None, repr=False)
+
+    async def actor(self) -> Actor:
+        """The authenticated person; raises UNAUTHENTICATED. Looked up once per request."""
+        if self._actor is None:
+            self._actor = asyncio.ensure_future(self._authenticate())
+        return await self._actor
+
+    async def _authenticate(self) -> Actor:
+        async with self.sessions() as session:
+            return await authenticate(session, bearer_token(self.request))

@@ -1,29 +1,52 @@
-"""Read queries."""
+"""Read queries. Each resolver authenticates the caller and delegates to a use case in app/ops."""
 
 from __future__ import annotations
 
 import strawberry
 
-from app.domain.errors import DomainError
-from app.graphql.errors import bad_input
+from app.graphql.pagination import Connection, build_connection, decode_cursor, page_size
+from app.graphql.types.me import Me, RoleAssignment
 from app.graphql.types.tenant import Tenant
 from app.ops import tenant_queries
 
 
-@strawberry.type(description="What administrators and partners can read.")
+@strawberry.type(description="What administrators, operators, approvers and auditors can read.")
 class Query:
-    @strawberry.field(description="Every HRSS department known to the platform, in path order.")
-    async def tenants(self, info: strawberry.Info) -> list[Tenant]:
-        async with info.context.sessions() as session:
-            return [Tenant.from_row(row) for row in await tenant_queries.list_tenants(session)]
+    @strawberry.field(description="You, and the roles you hold.")
+    async def me(self, info: strawberry.Info) -> Me:
+        actor = await info.context.actor()
+        return Me(
+            name=actor.name, roles=[RoleAssignment(role=r, tenant_path=p) for r, p in actor.assignments]
+        )
+
+    @strawberry.field(
+        description="Departments in path order: those below `under` (itself included), or all you may read."
+    )
+    async def tenants(
+        self,
+        info: strawberry.Info,
+        under: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Tenant]:
+        actor = await info.context.actor()
+        size = page_size(first)
+        rows, total = await tenant_queries.list_tenants(
+            info.context.sessions,
+            actor,
+            under=under,
+            after=decode_cursor(after),
+            limit=size,
+            request_id=info.context.request_id,
+        )
+        return build_connection(rows, size, total, key=lambda t: t.path, node=Tenant.from_row)
 
     @strawberry.field(
         description="One department by its path, e.g. cn/440000/440100; empty if there is none."
     )
     async def tenant(self, info: strawberry.Info, path: str) -> Tenant | None:
-        async with info.context.sessions() as session:
-            try:
-                row = await tenant_queries.get_tenant(session, path)
-            except DomainError as err:
-                raise bad_input(err) from err
+        actor = await info.context.actor()
+        row = await tenant_queries.get_tenant(
+            info.context.sessions, actor, path, request_id=info.context.request_id
+        )
         return Tenant.from_row(row) if row else None

@@ -85,7 +85,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve_once(env: dict[str, str]) -> list[str]:
+TENANTS_QUERY = "{ tenants { edges { node { path name } } } }"
+
+
+def _serve_once(env: dict[str, str], token: str) -> list[str]:
     """Run `make serve`, ask for the tenants over HTTP, stop it; returns the tenant paths."""
     port = _free_port()
     proc = subprocess.Popen(
@@ -103,13 +106,16 @@ def _serve_once(env: dict[str, str]) -> list[str]:
             assert proc.poll() is None, proc.stdout.read()
             try:
                 response = httpx.post(
-                    f"http://127.0.0.1:{port}/graphql", json={"query": "{ tenants { path name } }"}, timeout=2
+                    f"http://127.0.0.1:{port}/graphql",
+                    json={"query": TENANTS_QUERY},
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=2,
                 )
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "make serve did not come up"
                 time.sleep(0.2)
-        return [t["path"] for t in response.json()["data"]["tenants"]]
+        return [e["node"]["path"] for e in response.json()["data"]["tenants"]["edges"]]
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=TIMEOUT_S)
@@ -117,6 +123,10 @@ def _serve_once(env: dict[str, str]) -> list[str]:
 
 @pytest.mark.slow
 def test_make_serve_twice(env):
-    first = _serve_once(env)
-    assert "cn/440000/440100" in first and len(first) >= 10
-    assert _serve_once(env) == first  # a second run neither fails nor duplicates
+    """The README's path: migrate and load the demo, create an administrator's token, query."""
+    assert ssc(env, "migrate").returncode == 0
+    assert ssc(env, "tenants", "apply", "tenants/").returncode == 0
+    token = ssc(env, "tokens", "create", "--tenant", "cn", "--role", "province_admin").stdout.strip()
+    first = _serve_once(env, token)
+    assert "cn/440000/440100" in first and len(first) >= 12
+    assert _serve_once(env, token) == first  # a second run neither fails nor duplicates

@@ -1,0 +1,61 @@
+"""A live server on the demo tree, and people with tokens at several places in it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.ops.tenants_apply import apply_tenant_files
+from app.ops.tokens import create_principal_with_token
+from app.settings import Settings
+from app.web import create_app
+from tests.livesrv import serve
+
+PEOPLE = {
+    "gd_admin": ("cn/440000", "province_admin"),
+    "gz_admin": ("cn/440000/440100", "city_admin"),
+    "sz_admin": ("cn/440000/440300", "city_admin"),
+    "th_admin": ("cn/440000/440100/440106", "county_admin"),
+    "gz_operator": ("cn/440000/440100", "operator"),
+    "gz_approver": ("cn/440000/440100", "approver"),
+    "gz_auditor": ("cn/440000/440100", "auditor"),
+}
+
+
+class Api:
+    def __init__(self, base: str, tokens: dict[str, str]) -> None:
+        self.base = base
+        self.tokens = tokens
+
+    async def post(
+        self, query: str, variables: dict | None = None, *, who: str | None = None, token: str | None = None
+    ) -> httpx.Response:
+        headers = {}
+        if who is not None or token is not None:
+            headers["Authorization"] = f"Bearer {token or self.tokens[who]}"
+        async with httpx.AsyncClient(timeout=20) as client:
+            return await client.post(
+                f"{self.base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+            )
+
+    async def gql(self, query: str, variables: dict | None = None, **kw) -> dict:
+        response = await self.post(query, variables, **kw)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def error_code(body: dict) -> str | None:
+    return body["errors"][0]["extensions"]["code"] if body.get("errors") else None
+
+
+@pytest.fixture
+async def api(db_url, sessions, tenants_dir):
+    await apply_tenant_files(sessions, tenants_dir)
+    tokens = {}
+    for name, (tenant, role) in PEOPLE.items():
+        issued = await create_principal_with_token(
+            sessions, tenant_path=tenant, role=role, name=name.replace("_", ".")
+        )
+        tokens[name] = issued.token
+    with serve(create_app(Settings(database_url=db_url))) as base:
+        yield Api(base, tokens)
