@@ -24,26 +24,30 @@ log = logging.getLogger("ssc.web")
 
 
 class GraphQLApp(GraphQL):
-    def __init__(self, schema, sessions, *, graphiql: bool) -> None:
+    def __init__(self, schema, sessions, business: BusinessPolicy, *, graphiql: bool) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
         self.sessions = sessions
+        self.business = business
 
     async def get_context(self, request: Request, response) -> Context:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        return Context(request=request, sessions=self.sessions, request_id=request_id[:64])
+        return Context(
+            request=request, sessions=self.sessions, request_id=request_id[:64], business=self.business
+        )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     engine = make_async_engine(settings.database_url, echo=settings.sql_echo)
     sessions = make_session_factory(engine)
-    production = settings.env == "production"
-    graphql = GraphQLApp(build_schema(settings.graphql_max_depth), sessions, graphiql=not production)
-
     # Each worker keeps the business policy in memory and tails the change log (DESIGN.md §5).
     business = BusinessPolicy()
     tailer = PolicyTailer(
         sessions, load=business.load, apply=business.apply, database_url=settings.database_url
+    )
+    production = settings.env == "production"
+    graphql = GraphQLApp(
+        build_schema(settings.graphql_max_depth), sessions, business, graphiql=not production
     )
 
     async def healthz(_: Request) -> JSONResponse:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 
+from app.authz.policy_state import BusinessPolicy
 from app.ops.auth import Actor, authenticate
 
 
@@ -26,6 +27,8 @@ class Context:
     request: Request
     sessions: async_sessionmaker[AsyncSession]
     request_id: str
+    # This worker's in-memory business policy (kept current by the policy tailer).
+    business: BusinessPolicy
     _actor: asyncio.Task | None = field(default=None, repr=False)
 
     async def actor(self) -> Actor:

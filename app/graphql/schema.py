@@ -1,19 +1,39 @@
-"""The strawberry schema; `schema.graphql` at the project root is generated from it."""
+"""The strawberry schema; `schema.graphql` at the project root is generated from it.
+
+Queries and mutations live one area per module (`queries/<area>.py`, `mutations/<area>.py`) and are
+merged here into the root types.
+"""
 
 from __future__ import annotations
 
 import strawberry
 from strawberry.extensions import QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from app.graphql.errors import CodedMaskErrors
-from app.graphql.queries import Query
+from app.graphql.queries.tenants import TenantQueries
+
+QUERY_AREAS: tuple[type, ...] = (TenantQueries,)
+MUTATION_AREAS: tuple[type, ...] = ()
+
+Query = merge_types("Query", QUERY_AREAS)
+Query.__strawberry_definition__.description = (
+    "What administrators, operators, approvers and auditors can read."
+)
 
 
 def build_schema(max_depth: int = 12) -> strawberry.Schema:
     # Extensions are given as factories so that no state is shared between requests.
+    mutation = None
+    if MUTATION_AREAS:
+        mutation = merge_types("Mutation", MUTATION_AREAS)
+        mutation.__strawberry_definition__.description = (
+            "Changes administrators make; each is one transaction."
+        )
     return strawberry.Schema(
         query=Query,
+        mutation=mutation,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[lambda: QueryDepthLimiter(max_depth=max_depth), CodedMaskErrors],
     )

@@ -10,8 +10,8 @@ from app.graphql.types.tenant import Tenant
 from app.ops import tenant_queries
 
 
-@strawberry.type(description="What administrators, operators, approvers and auditors can read.")
-class Query:
+@strawberry.type
+class TenantQueries:
     @strawberry.field(description="You, and the roles you hold.")
     async def me(self, info: strawberry.Info) -> Me:
         actor = await info.context.actor()
