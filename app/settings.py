@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     key_file: Path = PROJECT_ROOT / "var" / "keys.env"
     sql_echo: bool = False
     graphql_max_depth: int = Field(default=12, ge=1)
+    graphql_max_aliases: int = Field(default=30, ge=1)
+    graphql_max_tokens: int = Field(default=5_000, ge=10)
+    graphql_max_document_bytes: int = Field(default=100_000, ge=1_000)
+    # Bodies may carry CSV text in variables (outlet imports, bulk grant lists), hence larger.
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=10_000)
 
 
 def _load_or_create_dev_keys(path: Path) -> dict[str, str]:

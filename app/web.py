@@ -12,10 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from app.authz.policy_state import BusinessPolicy
 from app.authz.sync import PolicyTailer
 from app.graphql.context import Context
+from app.graphql.limits import RequestSizeLimit
 from app.graphql.schema import build_schema
 from app.settings import Settings, get_settings
 from app.store.db import make_async_engine, make_session_factory
@@ -28,6 +31,14 @@ class GraphQLApp(GraphQL):
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
         self.sessions = sessions
         self.business = business
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        # Syntax and limit errors are raised while parsing, outside the error-masking extension:
+        # give them the code every other refusal of the query itself carries.
+        response = await super().process_result(request, result)
+        for error in response.get("errors") or ():
+            error["extensions"] = {"code": "BAD_INPUT", **(error.get("extensions") or {})}
+        return response
 
     async def get_context(self, request: Request, response) -> Context:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
@@ -46,9 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         sessions, load=business.load, apply=business.apply, database_url=settings.database_url
     )
     production = settings.env == "production"
-    graphql = GraphQLApp(
-        build_schema(settings.graphql_max_depth), sessions, business, graphiql=not production
-    )
+    graphql = GraphQLApp(build_schema(settings), sessions, business, graphiql=not production)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -75,9 +84,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await tailer.stop()
             await engine.dispose()
 
+    guarded = RequestSizeLimit(
+        graphql,
+        max_body_bytes=settings.max_request_bytes,
+        max_document_bytes=settings.graphql_max_document_bytes,
+    )
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", guarded, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -7,12 +7,13 @@ merged here into the root types.
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from app.graphql.errors import CodedMaskErrors
+from app.graphql.limits import limit_extensions
 from app.graphql.queries.tenants import TenantQueries
+from app.settings import Settings
 
 QUERY_AREAS: tuple[type, ...] = (TenantQueries,)
 MUTATION_AREAS: tuple[type, ...] = ()
@@ -23,8 +24,7 @@ Query.__strawberry_definition__.description = (
 )
 
 
-def build_schema(max_depth: int = 12) -> strawberry.Schema:
-    # Extensions are given as factories so that no state is shared between requests.
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     mutation = None
     if MUTATION_AREAS:
         mutation = merge_types("Mutation", MUTATION_AREAS)
@@ -35,7 +35,7 @@ def build_schema(max_depth: int = 12) -> strawberry.Schema:
         query=Query,
         mutation=mutation,
         config=StrawberryConfig(auto_camel_case=True),
-        extensions=[lambda: QueryDepthLimiter(max_depth=max_depth), CodedMaskErrors],
+        extensions=[*limit_extensions(settings or Settings()), CodedMaskErrors],
     )
 
 

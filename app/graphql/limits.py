@@ -1,0 +1,86 @@
+"""Limits on what a request may ask for, enforced before any resolver runs (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from app.settings import Settings
+
+CACHE_SIZE = 256
+
+
+def limit_extensions(settings: Settings) -> list[Callable]:
+    """Factories, not instances: strawberry builds fresh extensions for every request."""
+    extensions: list[Callable] = [
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+    ]
+    if settings.env == "production":
+        extensions.append(DisableIntrospection)
+    return extensions
+
+
+def _refusal(message: str, status: int) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": "BAD_INPUT"}}]},
+        status_code=status,
+    )
+
+
+class RequestSizeLimit:
+    """Refuses an oversized body, or a query document longer than the limit, before parsing it.
+
+    The token limit alone cannot catch a document that is one huge string literal.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_document_bytes: int) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.max_document = max_document_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body:
+                await _refusal(f"request body over {self.max_body} bytes", 413)(scope, receive, send)
+                return
+        if b"json" in dict(scope["headers"]).get(b"content-type", b""):
+            try:
+                document = orjson.loads(body).get("query") if body else None
+            except (orjson.JSONDecodeError, AttributeError):
+                document = None  # strawberry reports malformed bodies itself
+            if isinstance(document, str) and len(document.encode()) > self.max_document:
+                await _refusal(f"query document over {self.max_document} bytes", 413)(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)

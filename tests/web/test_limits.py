@@ -1,0 +1,77 @@
+"""Query limits: refused before any resolver runs (a resolver would answer UNAUTHENTICATED here)."""
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from app.web import create_app
+from tests.livesrv import serve
+
+
+@pytest.fixture
+def base(db_url):
+    with serve(create_app(Settings(database_url=db_url))) as url:
+        yield url
+
+
+def post(base: str, query: str, **kw) -> httpx.Response:
+    return httpx.post(f"{base}/graphql", json={"query": query}, timeout=20, **kw)
+
+
+def only_code(response: httpx.Response) -> str:
+    errors = response.json()["errors"]
+    assert response.json().get("data") is None
+    return errors[0]["extensions"]["code"]
+
+
+def test_depth_50_is_refused(base):
+    query = "{ me { " + "roles { " * 49 + "role" + " }" * 50 + " }"
+    response = post(base, query)
+    assert only_code(response) == "BAD_INPUT"
+    assert "depth" in response.json()["errors"][0]["message"]
+
+
+def test_a_thousand_aliases_are_refused(base):
+    query = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(1000)) + " }"
+    response = post(base, query)
+    assert only_code(response) == "BAD_INPUT"
+
+
+def test_a_megabyte_document_is_refused(base):
+    query = '{ tenant(path: "' + "x" * 1_000_000 + '") { name } }'
+    response = post(base, query)
+    assert response.status_code == 413
+    assert only_code(response) == "BAD_INPUT"
+
+
+def test_an_oversized_body_is_refused(base):
+    response = httpx.post(
+        f"{base}/graphql",
+        content=b"{" + b" " * 5_000_000 + b"}",
+        timeout=20,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_a_normal_query_still_reaches_the_resolvers(base):
+    assert only_code(post(base, "{ me { name } }")) == "UNAUTHENTICATED"
+
+
+def test_production_turns_off_introspection_and_graphiql(db_url):
+    with serve(
+        create_app(
+            Settings(
+                database_url=db_url, env="production", data_key="x" * 43 + "=", lookup_key="y" * 43 + "="
+            )
+        )
+    ) as url:
+        body = post(url, "{ __schema { types { name } } }").json()
+        page = httpx.get(f"{url}/graphql", headers={"accept": "text/html"}, timeout=10)
+    assert body.get("data") is None and "introspection" in body["errors"][0]["message"].lower()
+    assert "graphiql" not in page.text.lower()
+
+
+def test_development_serves_graphiql(base):
+    page = httpx.get(f"{base}/graphql", headers={"accept": "text/html"}, timeout=10)
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
