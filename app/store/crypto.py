@@ -18,7 +18,8 @@ NONCE_BYTES = 12
 class FieldCipher:
     def __init__(self, data_key: bytes, lookup_key: bytes) -> None:
         self._aead = AESGCM(data_key)
-        self._lookup_key = lookup_key
+        # Keyed once; copying the keyed state is ~3x cheaper than hmac.new per value (bulk imports).
+        self._lookup = hmac.new(lookup_key, digestmod=hashlib.sha256)
 
     def encrypt(self, plaintext: str, *, context: bytes) -> bytes:
         """`context` (e.g. b"id_number") is bound as associated data: a ciphertext moved to another
@@ -30,7 +31,9 @@ class FieldCipher:
         return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], context).decode()
 
     def lookup_hash(self, value: str, *, context: bytes) -> bytes:
-        return hmac.new(self._lookup_key, context + b"\x00" + value.encode(), hashlib.sha256).digest()
+        mac = self._lookup.copy()
+        mac.update(context + b"\x00" + value.encode())
+        return mac.digest()
 
 
 def secret_hash(secret: str) -> str:

@@ -31,3 +31,11 @@ def test_lookup_hash_is_deterministic_and_keyed():
 
 def test_secret_hash_is_sha256_hex():
     assert secret_hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_lookup_hash_is_hmac_sha256_of_context_and_value():
+    import hashlib
+    import hmac
+
+    expected = hmac.new(KEY_B, b"id_number\x00" + ID.encode(), hashlib.sha256).digest()
+    assert FieldCipher(KEY_A, KEY_B).lookup_hash(ID, context=b"id_number") == expected
