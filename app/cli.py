@@ -25,9 +25,11 @@ cli = typer.Typer(
 tenants_cli = typer.Typer(help="Declarative tenant trees (tenants/*.toml).", no_args_is_help=True)
 tokens_cli = typer.Typer(help="Personal bearer tokens for administrators.", no_args_is_help=True)
 demo_cli = typer.Typer(help="Synthetic demo data.", no_args_is_help=True)
+cards_cli = typer.Typer(help="Social security cards.", no_args_is_help=True)
 cli.add_typer(tenants_cli, name="tenants")
 cli.add_typer(tokens_cli, name="tokens")
 cli.add_typer(demo_cli, name="demo")
+cli.add_typer(cards_cli, name="cards")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -178,6 +180,52 @@ def demo_generate(
         )
     where = f" to {csv}" if csv else ""
     out.print(f"generated {summary['outlets']} outlets and {cards} cards{where}")
+
+
+@cards_cli.command("import")
+def cards_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with issuing_tenant, card_number, card_serial, id_number, "
+            "service_bank and optionally holder_name, bank_card_number."
+        ),
+    ],
+    batch: Annotated[int, typer.Option(min=100, max=200_000, help="Rows per all-or-nothing batch.")] = 20_000,
+) -> None:
+    """Import cards: validated batches, each written whole or not at all, problems listed by line."""
+    import time
+
+    from app.ops.card_import import CardFileError, import_cards
+
+    if not file.is_file():
+        raise _fail(f"{file} is not a file")
+    cipher = FieldCipher(*resolve_keys(get_settings()))
+    total = sum(1 for _ in file.open(encoding="utf-8-sig")) - 1
+    started = time.perf_counter()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=err) as bar:
+            task = bar.add_task("importing", total=max(total, 0))
+            summary = _run_with_db(
+                lambda sessions: import_cards(
+                    sessions, cipher, file, batch_size=batch, progress=lambda n: bar.advance(task, n)
+                )
+            )
+    except CardFileError as e:
+        raise _fail(str(e)) from None
+    elapsed = time.perf_counter() - started
+    for problem in summary.problems:
+        err.print(f"{file}: {problem}", highlight=False)
+    if summary.problem_count > len(summary.problems):
+        err.print(f"... and {summary.problem_count - len(summary.problems)} more problems")
+    out.print(
+        f"{summary.rows} rows: {summary.imported} cards imported in {summary.batches_written} batches, "
+        f"{summary.batches_refused} batches refused ({summary.problem_count} problems), "
+        f"{summary.rows / elapsed:,.0f} rows/s"
+    )
+    if summary.batches_refused:
+        raise typer.Exit(1)
 
 
 def main() -> None:
