@@ -53,12 +53,14 @@ class PruneRefused(Exception):
 
 
 def _tenant_fields(spec: TenantSpec) -> dict[str, object]:
-    return {
-        "name": spec.name,
-        "two_person_approval": spec.two_person_approval,
-        "pin_lock_threshold": spec.pin_lock_threshold,
-        "managed_by": Path(spec.source.rsplit(":", 1)[0]).name,
-    }
+    fields: dict[str, object] = {"name": spec.name, "managed_by": Path(spec.source.rsplit(":", 1)[0]).name}
+    # A setting the file declares is the file's; one it leaves out is managed through the API
+    # (updateTenantSettings) and a later apply leaves it alone.
+    if spec.two_person_approval is not None:
+        fields["two_person_approval"] = spec.two_person_approval
+    if spec.pin_lock_threshold is not None:
+        fields["pin_lock_threshold"] = spec.pin_lock_threshold
+    return fields
 
 
 def _outlet_fields(spec: OutletSpec, tenant_path: str) -> dict[str, object]:
