@@ -34,7 +34,9 @@ class CodedMaskErrors(MaskErrors):
 
     def _mask(self, error: GraphQLError) -> bool:
         original = error.original_error
-        if original is None:  # parse and validation errors: about the query, safe to show
+        # No original error (parse, validation) or no path (variables that do not coerce to their
+        # types, raised before any resolver runs): the error is about the request, safe to show.
+        if original is None or (error.path is None and not _visible_extensions(original)):
             error.extensions = {"code": "BAD_INPUT", **(error.extensions or {})}
             return False
         extensions = _visible_extensions(original)

@@ -11,8 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.authz.projection import ceiling_line
 from app.domain.catalogue import parse_outlet_kind
 from app.domain.ceilings import effective_ceiling_for_grant, parse_ceiling_services
-from app.domain.reasons import Reason
-from app.ops.grants import ceiling_table, change_state, tenant_by_path
+from app.ops.grants import ceiling_table, end_above_ceiling, tenant_by_path
 from app.store import policy
 from app.store.audit import append_event
 from app.store.tables import Ceiling, Grant, Outlet, Tenant
@@ -31,6 +30,7 @@ async def set_ceiling(
     services: list[str],
     *,
     actor: str,
+    set_by: int | None = None,
     request_id: str | None = None,
 ) -> CeilingResult:
     tenant = await tenant_by_path(session, tenant_path)
@@ -47,6 +47,7 @@ async def set_ceiling(
         row.version += 1
         await policy.remove_source_lines(session, source="ceiling", source_ids=[str(row.id)])
     row.services = " ".join(sorted(allowed))
+    row.set_by = set_by
     row.updated_at = datetime.now(UTC)
     await session.flush()
     await policy.add_lines(session, [ceiling_line(tenant.path, kind, allowed, row.id)])
@@ -67,7 +68,8 @@ async def set_ceiling(
 async def _suspend_grants_above(
     session: AsyncSession, tenant: Tenant, kind: str, *, actor: str, request_id: str | None
 ) -> list[Grant]:
-    """Active and proposed grants of strict descendants of `tenant`, to `kind`, above their new ceiling."""
+    """Active and proposed grants of strict descendants of `tenant`, to `kind`, above their new ceiling:
+    active ones are suspended, proposals rejected."""
     table = await ceiling_table(session)
     candidates = (
         await session.exec(
@@ -81,27 +83,11 @@ async def _suspend_grants_above(
             )
         )
     ).all()
-    suspended = []
+    found = []
     for grant, path in candidates:
         allowed, cut_by = effective_ceiling_for_grant(path, kind, table)
-        if grant.service in allowed:
-            continue
-        why = f"above the ceiling set by {cut_by.get(grant.service, tenant.path)} for {kind}"
-        if grant.state == "proposed":
-            grant.state, grant.state_reason = (
-                "rejected",
-                why,
-            )  # a proposal above the ceiling cannot be approved
-            grant.version += 1
-        else:
-            await change_state(
-                session,
-                grant.id,
-                "suspended",
-                actor=actor,
-                why=why,
-                reason_code=Reason.ABOVE_CEILING.value,
-                request_id=request_id,
-            )
-        suspended.append(grant)
-    return suspended
+        if grant.service not in allowed:
+            why = f"above the ceiling set by {cut_by.get(grant.service, tenant.path)} for {kind}"
+            found.append((grant, path, why))
+    await end_above_ceiling(session, found, actor=actor, request_id=request_id)
+    return [grant for grant, _, _ in found]

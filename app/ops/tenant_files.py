@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.domain.catalogue import OutletKind
 from app.domain.errors import DomainError
-from app.domain.regions import TenantLevel, parse_tenant_path, validate_nbs_code
+from app.domain.regions import parse_tenant_path
+from app.ops import outlet_rules
 
-OUTLET_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-BANK_CODE = re.compile(r"^[0-9A-Z]{3,16}$")
 TENANT_KEYS = {"path", "name", "two_person_approval", "pin_lock_threshold"}
-OUTLET_KEYS = {"id", "tenant", "kind", "name", "bank", "nbs_code", "address"}
+OUTLET_KEYS = set(outlet_rules.KEYS)
 MAX_NAME = 128
 
 
@@ -154,58 +152,25 @@ class _FileReader:
         for i, raw in enumerate(self.data.get("outlet", [])):
             start = starts[i] if i < len(starts) else None
             self.unknown_keys(raw, OUTLET_KEYS, "outlet", i, start)
-            outlet_id = self.text_field(raw, "outlet", i, start, "id", limit=64)
-            if outlet_id is not None and not OUTLET_ID.match(outlet_id):
-                self.problem("outlet", i, start, "id", "use 2-64 of a-z, 0-9, '.', '_', '-'")
-                outlet_id = None
-            tenant = self.text_field(raw, "outlet", i, start, "tenant", limit=64)
-            parsed_tenant = None
-            if tenant is not None:
-                try:
-                    parsed_tenant = parse_tenant_path(tenant)
-                except DomainError as err:
-                    self.problem("outlet", i, start, "tenant", err.message)
-            kind = self.text_field(raw, "outlet", i, start, "kind", limit=32)
-            if kind is not None and kind not in OutletKind.__members__.values():
-                allowed = ", ".join(k.value for k in OutletKind)
-                self.problem("outlet", i, start, "kind", f"unknown outlet kind {kind!r} (allowed: {allowed})")
-                kind = None
-            name = self.text_field(raw, "outlet", i, start, "name")
-            bank = self.text_field(raw, "outlet", i, start, "bank", required=False, limit=16)
-            nbs = self.text_field(raw, "outlet", i, start, "nbs_code", required=False, limit=12)
-            address = self.text_field(raw, "outlet", i, start, "address", required=False, limit=255)
-            if kind == OutletKind.bank_outlet and bank is None:
-                self.problem("outlet", i, start, None, "a bank_outlet needs its 'bank' code")
-            if bank is not None and kind != OutletKind.bank_outlet:
-                self.problem("outlet", i, start, "bank", "only a bank_outlet carries a bank code")
-            if bank is not None and not BANK_CODE.match(bank):
-                self.problem("outlet", i, start, "bank", "bank code is 3-16 of 0-9, A-Z")
-            if kind == OutletKind.grassroots_platform:
-                if nbs is None:
-                    self.problem("outlet", i, start, None, "a grassroots_platform needs its 'nbs_code'")
-                elif parsed_tenant is not None:
-                    # Grassroots platforms sit in a county, or in a prefecture that has no counties.
-                    if parsed_tenant.level not in (TenantLevel.county, TenantLevel.prefecture):
-                        self.problem(
-                            "outlet", i, start, "tenant", "a grassroots platform belongs to a county"
-                        )
-                    else:
-                        try:
-                            validate_nbs_code(nbs, parsed_tenant.code)
-                        except DomainError as err:
-                            self.problem("outlet", i, start, "nbs_code", err.message)
-            elif nbs is not None:
-                self.problem("outlet", i, start, "nbs_code", "only a grassroots_platform carries an NBS code")
-            if outlet_id and parsed_tenant and kind and name:
+            values = {
+                key: self.text_field(
+                    raw, "outlet", i, start, key, required=key in outlet_rules.REQUIRED, limit=limit
+                )
+                for key, limit in outlet_rules.LIMITS.items()
+            }
+            fields, problems = outlet_rules.check_record(values)
+            for p in problems:
+                self.problem("outlet", i, start, None if p.missing else p.key, p.reason)
+            if fields is not None:
                 specs.append(
                     OutletSpec(
-                        outlet_id,
-                        parsed_tenant.path,
-                        kind,
-                        name,
-                        bank,
-                        nbs,
-                        address,
+                        fields.id,
+                        fields.tenant.path,
+                        fields.kind,
+                        fields.name,
+                        fields.bank_code,
+                        fields.nbs_code,
+                        fields.address,
                         f"{self.label}:{start or 0}",
                     )
                 )

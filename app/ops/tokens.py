@@ -1,4 +1,5 @@
-"""`ssc tokens create`: a person with a role in a tenant, and a bearer token shown once."""
+"""Personal bearer tokens: issuing one (shared by `ssc tokens create` and the API) and
+`ssc tokens create` itself, which makes a person with a role in a tenant and shows the token once."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from app.store.crypto import secret_hash
 from app.store.tables import PersonalToken, Principal, RoleAssignment, Tenant
 
 TOKEN_PREFIX = "ssc_pt_"
+# Shown in lists and audit events to tell tokens apart: 8 characters after the fixed prefix are 48 of
+# the token's 256 random bits, enough to name one token among many without weakening it.
+SHOWN_CHARS = len(TOKEN_PREFIX) + 8
 PRINCIPAL_NAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+MIN_DAYS, MAX_DAYS = 1, 366
 
 
 @dataclass(frozen=True)
@@ -27,11 +32,42 @@ class IssuedToken:
     principal_id: int
     principal_name: str
     token: str  # the only time the clear token exists; never stored or logged
+    prefix: str  # what lists and audit events show of it
     expires_at: datetime
 
 
 def new_secret(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
+
+
+def check_principal_name(name: str) -> str:
+    if not PRINCIPAL_NAME.match(name):
+        raise DomainError(
+            "BAD_NAME", "a principal name is 2-64 of a-z, 0-9, '.', '_', '@', '-'", field="name"
+        )
+    return name
+
+
+def check_token_days(days: int) -> int:
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise DomainError("BAD_EXPIRY", f"a token lives from {MIN_DAYS} to {MAX_DAYS} days", field="days")
+    return days
+
+
+async def add_token(session: AsyncSession, principal: Principal, days: int) -> IssuedToken:
+    """A new token for `principal` in the caller's transaction; only its SHA-256 is stored."""
+    token = new_secret(TOKEN_PREFIX)
+    expires_at = datetime.now(UTC) + timedelta(days=days)
+    session.add(
+        PersonalToken(
+            principal_id=principal.id,
+            token_hash=secret_hash(token),
+            prefix=token[:SHOWN_CHARS],
+            expires_at=expires_at,
+        )
+    )
+    await session.flush()
+    return IssuedToken(principal.id, principal.name, token, token[:SHOWN_CHARS], expires_at)
 
 
 async def create_principal_with_token(
@@ -47,13 +83,8 @@ async def create_principal_with_token(
     parsed_role = parse_role(role)
     path = parse_tenant_path(tenant_path)
     check_role_level(parsed_role, path.level)
-    if not 1 <= days <= 366:
-        raise DomainError("BAD_EXPIRY", "a token lives from 1 to 366 days", field="days")
-    name = name or f"{parsed_role.value}.{path.code}.{secrets.token_hex(3)}"
-    if not PRINCIPAL_NAME.match(name):
-        raise DomainError(
-            "BAD_NAME", "a principal name is 2-64 of a-z, 0-9, '.', '_', '@', '-'", field="name"
-        )
+    check_token_days(days)
+    name = check_principal_name(name or f"{parsed_role.value}.{path.code}.{secrets.token_hex(3)}")
     async with sessions() as session, session.begin():
         tenant = (await session.exec(select(Tenant).where(Tenant.path == path.path))).first()
         if tenant is None:
@@ -66,16 +97,7 @@ async def create_principal_with_token(
         session.add(principal)
         await session.flush()
         session.add(RoleAssignment(principal_id=principal.id, tenant_id=tenant.id, role=parsed_role.value))
-        token = new_secret(TOKEN_PREFIX)
-        expires_at = datetime.now(UTC) + timedelta(days=days)
-        session.add(
-            PersonalToken(
-                principal_id=principal.id,
-                token_hash=secret_hash(token),
-                prefix=token[: len(TOKEN_PREFIX) + 4],
-                expires_at=expires_at,
-            )
-        )
+        issued = await add_token(session, principal, days)
         await append_event(
             session,
             tenant=path.path,
@@ -85,8 +107,8 @@ async def create_principal_with_token(
             target_id=name,
             detail={
                 "role": parsed_role.value,
-                "token_prefix": token[: len(TOKEN_PREFIX) + 4],
-                "expires_at": expires_at.isoformat(),
+                "token_prefix": issued.prefix,
+                "expires_at": issued.expires_at.isoformat(),
             },
         )
-    return IssuedToken(principal.id, name, token, expires_at)
+    return issued

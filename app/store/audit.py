@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -50,10 +50,24 @@ async def _lock_chain(session: AsyncSession, tenant: str) -> None:
         )
 
 
-async def append_event(
-    session: AsyncSession,
-    *,
+async def _chain_head(session: AsyncSession, tenant: str) -> tuple[int, str]:
+    """(last seq, last hash) of `tenant`'s chain, after taking its lock."""
+    await _lock_chain(session, tenant)
+    last = (
+        await session.exec(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.tenant == tenant)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    return (last[0], last[1]) if last else (0, GENESIS_HASH)
+
+
+def _new_event(
     tenant: str,
+    head: tuple[int, str],
+    *,
     actor: str,
     action: str,
     target_type: str,
@@ -64,20 +78,10 @@ async def append_event(
     request_id: str | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Add one event to `tenant`'s chain; the caller commits it together with the change."""
-    await _lock_chain(session, tenant)
-    last = (
-        await session.exec(
-            select(AuditEvent.seq, AuditEvent.hash)
-            .where(AuditEvent.tenant == tenant)
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-        )
-    ).first()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    seq, prev_hash = head
     event = AuditEvent(
         tenant=tenant,
-        seq=seq,
+        seq=seq + 1,
         prev_hash=prev_hash,
         hash="",
         at=at or datetime.now(UTC),
@@ -91,9 +95,35 @@ async def append_event(
         request_id=request_id,
     )
     event.hash = chain_hash(prev_hash, event_body(event))
+    return event
+
+
+async def append_event(session: AsyncSession, *, tenant: str, **fields: Any) -> AuditEvent:
+    """Add one event to `tenant`'s chain; the caller commits it together with the change.
+
+    `fields`: actor, action, target_type, target_id and optionally detail, decision, reason,
+    request_id, at.
+    """
+    event = _new_event(tenant, await _chain_head(session, tenant), **fields)
     session.add(event)
     await session.flush()
     return event
+
+
+async def append_events(session: AsyncSession, events: list[tuple[str, dict[str, Any]]]) -> int:
+    """Append many `(tenant, fields)` events at once, in order, each chain locked and read once,
+    and inserted with one executemany (ten thousand single appends take seconds)."""
+    heads: dict[str, tuple[int, str]] = {}
+    rows = []
+    for tenant, fields in events:
+        if tenant not in heads:
+            heads[tenant] = await _chain_head(session, tenant)
+        event = _new_event(tenant, heads[tenant], **fields)
+        heads[tenant] = (event.seq, event.hash)
+        rows.append(event.model_dump(exclude={"id"}))
+    if rows:
+        await session.exec(insert(AuditEvent), params=rows)
+    return len(rows)
 
 
 async def event_count(session: AsyncSession, tenant: str | None = None) -> int:

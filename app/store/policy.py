@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, text
+from sqlalchemy import Connection, delete, func, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -84,8 +84,11 @@ async def add_lines(session: AsyncSession, lines: Sequence[ProjectedLine]) -> No
     if not lines:
         return
     await _lock_log(session)
-    await session.exec(insert(PolicyLine), params=[line.row() for line in lines])
-    await session.exec(insert(PolicyChange), params=_change_rows("add", ((x.ptype, x.rule) for x in lines)))
+    # Core inserts (the table, not the ORM class): the ORM's bulk path costs ~2x per row.
+    await session.exec(PolicyLine.__table__.insert(), params=[line.row() for line in lines])
+    await session.exec(
+        PolicyChange.__table__.insert(), params=_change_rows("add", ((x.ptype, x.rule) for x in lines))
+    )
 
 
 async def remove_source_lines(
@@ -95,17 +98,40 @@ async def remove_source_lines(
     ids = list(source_ids)
     if not ids:
         return 0
-    query = select(PolicyLine).where(PolicyLine.source == source, PolicyLine.source_id.in_(ids))
-    if ptypes is not None:
-        query = query.where(PolicyLine.ptype.in_(ptypes))
-    lines = (await session.exec(query)).all()
+    columns = (
+        PolicyLine.id,
+        PolicyLine.ptype,
+        PolicyLine.v0,
+        PolicyLine.v1,
+        PolicyLine.v2,
+        PolicyLine.v3,
+        PolicyLine.v4,
+        PolicyLine.v5,
+        PolicyLine.v6,
+    )
+    lines = []
+    # Chunked: SQLite binds at most 32,766 parameters per statement (a ceiling can touch 100k grants).
+    for start in range(0, len(ids), 10_000):
+        query = select(*columns).where(
+            PolicyLine.source == source, PolicyLine.source_id.in_(ids[start : start + 10_000])
+        )
+        if ptypes is not None:
+            query = query.where(PolicyLine.ptype.in_(ptypes))
+        lines += (await session.exec(query)).all()
     if not lines:
         return 0
     await _lock_log(session)
     await session.exec(
-        insert(PolicyChange), params=_change_rows("remove", ((x.ptype, line_rule(x)) for x in lines))
+        PolicyChange.__table__.insert(),
+        params=_change_rows("remove", ((x.ptype, line_rule(x)) for x in lines)),
     )
-    await session.exec(delete(PolicyLine).where(PolicyLine.id.in_([line.id for line in lines])))
+    line_ids = [line.id for line in lines]
+    for start in range(0, len(line_ids), 10_000):
+        await session.exec(
+            delete(PolicyLine)
+            .where(PolicyLine.id.in_(line_ids[start : start + 10_000]))
+            .execution_options(synchronize_session=False)
+        )
     return len(lines)
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import strawberry
+import asyncio
 
+import strawberry
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.ops.tenant_settings import EffectiveSettings, effective_settings
 from app.store.tables import Tenant as TenantRow
 
 
@@ -24,6 +29,11 @@ class Tenant:
     pin_lock_threshold: int | None = strawberry.field(
         description="Wrong PIN entries before a card's PIN locks, when set here; empty means inherited."
     )
+    version: int = strawberry.field(
+        description="Goes up by one with every change; give it back as expectedVersion when you change it."
+    )
+    # The four effective-setting fields share one lookup of the ancestry per department.
+    _effective: strawberry.Private[asyncio.Future[EffectiveSettings] | None] = None
 
     @classmethod
     def from_row(cls, row: TenantRow) -> Tenant:
@@ -36,4 +46,42 @@ class Tenant:
             parent_path=parent,
             two_person_approval=row.two_person_approval,
             pin_lock_threshold=row.pin_lock_threshold,
+            version=row.version,
         )
+
+    async def _settings(self, info: strawberry.Info) -> EffectiveSettings:
+        if self._effective is None:
+            self._effective = asyncio.ensure_future(self._load(info.context.sessions))
+        return await self._effective
+
+    async def _load(self, sessions: async_sessionmaker[AsyncSession]) -> EffectiveSettings:
+        async with sessions() as session:
+            return await effective_settings(session, self.path)
+
+    @strawberry.field(
+        description="Whether grants here need a second person's approval: this department's own value, "
+        "else the nearest department above that sets it, else no."
+    )
+    async def effective_two_person_approval(self, info: strawberry.Info) -> bool:
+        return (await self._settings(info)).two_person_approval
+
+    @strawberry.field(
+        description="The department whose value effectiveTwoPersonApproval comes from; empty means "
+        "nobody above sets it and the platform default applies."
+    )
+    async def effective_two_person_approval_from(self, info: strawberry.Info) -> str | None:
+        return (await self._settings(info)).two_person_approval_from
+
+    @strawberry.field(
+        description="Wrong PIN entries before a card's PIN locks: this department's own value, else the "
+        "nearest department above that sets it, else the platform default."
+    )
+    async def effective_pin_lock_threshold(self, info: strawberry.Info) -> int:
+        return (await self._settings(info)).pin_lock_threshold
+
+    @strawberry.field(
+        description="The department whose value effectivePinLockThreshold comes from; empty means the "
+        "platform default applies."
+    )
+    async def effective_pin_lock_threshold_from(self, info: strawberry.Info) -> str | None:
+        return (await self._settings(info)).pin_lock_threshold_from

@@ -1,0 +1,18 @@
+"""An outlet's own grants, batched by outlet id: a page of outlets costs one query for all grants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from app.graphql.dataloaders.registry import request_loader
+from app.ops.outlets import grants_by_outlet
+from app.store.tables import Grant
+
+
+def outlet_grants_loader(context: Any) -> DataLoader[str, list[tuple[Grant, str]]]:
+    async def load(outlet_ids: list[str]) -> list[list[tuple[Grant, str]]]:
+        return await grants_by_outlet(context.sessions, outlet_ids)
+
+    return request_loader(context, "outlet_grants", lambda: DataLoader(load_fn=load))

@@ -1,0 +1,18 @@
+"""Tenants by path, batched: a page of outlets costs one query for all their tenants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from app.graphql.dataloaders.registry import request_loader
+from app.ops.outlets import tenants_by_path
+from app.store.tables import Tenant
+
+
+def tenant_loader(context: Any) -> DataLoader[str, Tenant | None]:
+    async def load(paths: list[str]) -> list[Tenant | None]:
+        return await tenants_by_path(context.sessions, paths)
+
+    return request_loader(context, "tenant_by_path", lambda: DataLoader(load_fn=load))

@@ -1,0 +1,167 @@
+"""Mutations on people, their roles and their tokens; each is one use case in app/ops."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.graphql.types.principal import NewToken, Principal
+from app.ops import principal_admin
+from app.ops.tokens import IssuedToken
+
+
+@strawberry.input(description="A new person with one role, and their first token.")
+class CreatePrincipalInput:
+    name: str = strawberry.field(description="Login name: 2-64 of a-z, 0-9, '.', '_', '@', '-'.")
+    tenant: str = strawberry.field(description="Department where the role is held, e.g. cn/440000/440100.")
+    role: str = strawberry.field(
+        description="province_admin, city_admin, county_admin, operator, approver or auditor; "
+        "at most your own role, and an administrator role must fit the department's level."
+    )
+    display_name: str | None = strawberry.field(
+        default=None, description="The person's name as shown to others (up to 128 characters)."
+    )
+    token_days: int | None = strawberry.field(
+        default=None, description="Days until the first token expires, 1-366 (default 90)."
+    )
+
+
+@strawberry.input(description="A role to give to or take from a person, in one department.")
+class RoleInput:
+    name: str = strawberry.field(description="The person's login name.")
+    tenant: str = strawberry.field(description="The department where the role is held.")
+    role: str = strawberry.field(description="The role.")
+
+
+@strawberry.input(description="Switch a person off for good.")
+class DeactivatePrincipalInput:
+    name: str = strawberry.field(description="The person's login name (not your own).")
+    reason: str = strawberry.field(description="Why, for the audit trail (up to 512 characters).")
+    expected_version: int | None = strawberry.field(
+        default=None, description="The person's version you saw; refused if they changed since."
+    )
+
+
+@strawberry.input(description="A new token for yourself or for a person you manage.")
+class IssueTokenInput:
+    name: str = strawberry.field(description="The person's login name.")
+    days: int | None = strawberry.field(
+        default=None, description="Days until it expires, 1-366 (default 90)."
+    )
+
+
+@strawberry.input(description="The token to revoke, by its number or by its prefix (one of the two).")
+class RevokeTokenInput:
+    id: int | None = strawberry.field(default=None, description="The token's number.")
+    prefix: str | None = strawberry.field(default=None, description="The token's prefix as lists show it.")
+
+
+@strawberry.type(description="The person just created and their first token.")
+class CreatePrincipalPayload:
+    principal: Principal = strawberry.field(description="The new person.")
+    token: NewToken = strawberry.field(description="Their token, shown this once only.")
+
+
+@strawberry.type(description="A new token for a person.")
+class IssueTokenPayload:
+    principal: Principal = strawberry.field(description="The person the token belongs to.")
+    token: NewToken = strawberry.field(description="The token, shown this once only.")
+
+
+@strawberry.type(description="The person after the change.")
+class PrincipalPayload:
+    principal: Principal = strawberry.field(description="The person as they are now.")
+
+
+def _new_token(issued: IssuedToken) -> NewToken:
+    return NewToken(token=issued.token, prefix=issued.prefix, expires_at=issued.expires_at)
+
+
+@strawberry.type
+class PrincipalMutations:
+    @strawberry.mutation(
+        description="Add a person with one role in your part of the tree; returns their token once."
+    )
+    async def create_principal(
+        self, info: strawberry.Info, input: CreatePrincipalInput
+    ) -> CreatePrincipalPayload:
+        actor = await info.context.actor()
+        view, issued = await principal_admin.create_principal(
+            info.context.sessions,
+            actor,
+            name=input.name,
+            tenant=input.tenant,
+            role=input.role,
+            display_name=input.display_name,
+            token_days=input.token_days,
+            request_id=info.context.request_id,
+        )
+        return CreatePrincipalPayload(principal=Principal.from_view(view), token=_new_token(issued))
+
+    @strawberry.mutation(description="Give a person you can see a role you may hand out yourself.")
+    async def assign_role(self, info: strawberry.Info, input: RoleInput) -> PrincipalPayload:
+        actor = await info.context.actor()
+        view = await principal_admin.assign_role(
+            info.context.sessions,
+            actor,
+            name=input.name,
+            tenant=input.tenant,
+            role=input.role,
+            request_id=info.context.request_id,
+        )
+        return PrincipalPayload(principal=Principal.from_view(view))
+
+    @strawberry.mutation(
+        description="Take a role away. Not from someone above you, and not a person's last role "
+        "(deactivate them instead)."
+    )
+    async def remove_role(self, info: strawberry.Info, input: RoleInput) -> PrincipalPayload:
+        actor = await info.context.actor()
+        view = await principal_admin.remove_role(
+            info.context.sessions,
+            actor,
+            name=input.name,
+            tenant=input.tenant,
+            role=input.role,
+            request_id=info.context.request_id,
+        )
+        return PrincipalPayload(principal=Principal.from_view(view))
+
+    @strawberry.mutation(
+        description="Switch off a person all of whose roles you manage: their tokens are revoked and stop "
+        "working at once."
+    )
+    async def deactivate_principal(
+        self, info: strawberry.Info, input: DeactivatePrincipalInput
+    ) -> PrincipalPayload:
+        actor = await info.context.actor()
+        view = await principal_admin.deactivate_principal(
+            info.context.sessions,
+            actor,
+            name=input.name,
+            reason=input.reason,
+            expected_version=input.expected_version,
+            request_id=info.context.request_id,
+        )
+        return PrincipalPayload(principal=Principal.from_view(view))
+
+    @strawberry.mutation(description="A new token for yourself or a person you manage; returned once.")
+    async def issue_token(self, info: strawberry.Info, input: IssueTokenInput) -> IssueTokenPayload:
+        actor = await info.context.actor()
+        view, issued = await principal_admin.issue_token(
+            info.context.sessions, actor, name=input.name, days=input.days, request_id=info.context.request_id
+        )
+        return IssueTokenPayload(principal=Principal.from_view(view), token=_new_token(issued))
+
+    @strawberry.mutation(
+        description="Revoke a token at once: one of your own, or one of a person you manage."
+    )
+    async def revoke_token(self, info: strawberry.Info, input: RevokeTokenInput) -> PrincipalPayload:
+        actor = await info.context.actor()
+        view = await principal_admin.revoke_token(
+            info.context.sessions,
+            actor,
+            prefix=input.prefix,
+            token_id=input.id,
+            request_id=info.context.request_id,
+        )
+        return PrincipalPayload(principal=Principal.from_view(view))
