@@ -164,44 +164,6 @@ async def _database_problems(
                 RowProblem(r.row, "tenant", f"a grassroots platform belongs to its county, not {path}")
             )
         if r.fields.id in ids:
-            problems.append(RowProblem(r.row, "id", f"id {r.fields.id} is also on row {ids[r.fields.id]}"))
-        ids.setdefault(r.fields.id, r.row)
-        code = r.fields.nbs_code
-        if code is not None:
-            if code in nbs:
-                problems.append(RowProblem(r.row, "nbs_code", f"NBS code {code} is also on row {nbs[code]}"))
-            nbs.setdefault(code, r.row)
-    return problems
-
-
-async def _taken(session: AsyncSession, column, values: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(values), LOOKUP_CHUNK):
-        chunk = values[start : start + LOOKUP_CHUNK]
-        found.update((await session.exec(select(column).where(column.in_(chunk)))).all())
-    return found
-
-
-async def _database_problems(
-    session: AsyncSession, scope: str, rows: list[ImportRow]
-) -> tuple[dict[str, Tenant], list[RowProblem]]:
-    tenants = {t.path: t for t in (await session.exec(select(Tenant).where(in_subtree(Tenant.path, scope))))}
-    ids = await _taken(session, Outlet.id, [r.fields.id for r in rows])
-    nbs = await _taken(session, Outlet.nbs_code, [r.fields.nbs_code for r in rows if r.fields.nbs_code])
-    parents = {path.rsplit("/", 1)[0] for path in tenants}
-    problems = []
-    for r in rows:
-        path = r.fields.tenant.path
-        if not dom_in(path, scope):
-            problems.append(RowProblem(r.row, "tenant", f"{path} is outside the import's tenant {scope}"))
-        elif path not in tenants:
-            problems.append(RowProblem(r.row, "tenant", f"there is no tenant {path}"))
-        elif r.fields.kind == OutletKind.grassroots_platform and path in parents:
-            # The rules let a prefecture without counties hold grassroots platforms; this one has some.
-            problems.append(
-                RowProblem(r.row, "tenant", f"a grassroots platform belongs to its county, not {path}")
-            )
-        if r.fields.id in ids:
             problems.append(RowProblem(r.row, "id", f"an outlet {r.fields.id} already exists"))
         if r.fields.nbs_code in nbs:
             problems.append(RowProblem(r.row, "nbs_code", f"NBS code {r.fields.nbs_code} is already used"))

@@ -173,9 +173,13 @@ async def snapshot(session: AsyncSession) -> tuple[list[tuple[str, ...]], int]:
 
 
 async def changes_after(session: AsyncSession, last_id: int, limit: int = 10_000) -> list[Change]:
+    # Plain columns, not ORM objects: a bulk grant of 100k outlets is 100k log rows to replay.
     rows = (
         await session.exec(
-            select(PolicyChange).where(PolicyChange.id > last_id).order_by(PolicyChange.id).limit(limit)
+            select(PolicyChange.id, PolicyChange.op, PolicyChange.ptype, PolicyChange.rule)
+            .where(PolicyChange.id > last_id)
+            .order_by(PolicyChange.id)
+            .limit(limit)
         )
     ).all()
-    return [Change(r.id, r.op, r.ptype, tuple(orjson.loads(r.rule))) for r in rows]
+    return [Change(i, op, ptype, tuple(orjson.loads(rule))) for i, op, ptype, rule in rows]
