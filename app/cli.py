@@ -26,10 +26,12 @@ tenants_cli = typer.Typer(help="Declarative tenant trees (tenants/*.toml).", no_
 tokens_cli = typer.Typer(help="Personal bearer tokens for administrators.", no_args_is_help=True)
 demo_cli = typer.Typer(help="Synthetic demo data.", no_args_is_help=True)
 cards_cli = typer.Typer(help="Social security cards.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Partner API keys (one outlet each).", no_args_is_help=True)
 cli.add_typer(tenants_cli, name="tenants")
 cli.add_typer(tokens_cli, name="tokens")
 cli.add_typer(demo_cli, name="demo")
 cli.add_typer(cards_cli, name="cards")
+cli.add_typer(keys_cli, name="keys")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -226,6 +228,33 @@ def cards_import(
     )
     if summary.batches_refused:
         raise typer.Exit(1)
+
+
+@keys_cli.command("create")
+def keys_create(
+    outlet: Annotated[str, typer.Option(help="The outlet the partner system acts as.")],
+    days: Annotated[int, typer.Option(help="Days until the key expires (1-731).")] = 365,
+    rate_limit: Annotated[str | None, typer.Option(help="e.g. '50/second'; default from settings.")] = None,
+) -> None:
+    """Create a partner API key for an outlet and print it (shown only this once)."""
+    from app.ops.errors import OpsError
+    from app.ops.partner_keys import create_partner_key
+
+    async def work(sessions):
+        async with sessions() as session, session.begin():
+            return await create_partner_key(
+                session, outlet, days=days, actor="cli:keys-create", rate_limit=rate_limit
+            )
+
+    try:
+        issued = _run_with_db(work)
+    except OpsError as e:
+        raise _fail(f"{e.message} [{e.code}]") from None
+    err.print(
+        f"key {issued.prefix}… for outlet {issued.outlet_id}, expires {issued.expires_at:%Y-%m-%d}."
+        " Store it now: it is not kept and cannot be shown again."
+    )
+    print(issued.key)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from app.authz.policy_state import BusinessPolicy
 from app.ops.auth import Actor, authenticate
+from app.ops.partner_keys import PartnerCaller, authenticate_partner
 
 
 def bearer_token(request: Request) -> str | None:
@@ -30,6 +31,7 @@ class Context:
     # This worker's in-memory business policy (kept current by the policy tailer).
     business: BusinessPolicy
     _actor: asyncio.Task | None = field(default=None, repr=False)
+    _partner: asyncio.Task | None = field(default=None, repr=False)
 
     async def actor(self) -> Actor:
         """The authenticated person; raises UNAUTHENTICATED. Looked up once per request."""
@@ -40,3 +42,13 @@ class Context:
     async def _authenticate(self) -> Actor:
         async with self.sessions() as session:
             return await authenticate(session, bearer_token(self.request))
+
+    async def partner(self) -> PartnerCaller:
+        """The outlet a partner system acts as (X-Api-Key); raises UNAUTHENTICATED."""
+        if self._partner is None:
+            self._partner = asyncio.ensure_future(self._authenticate_partner())
+        return await self._partner
+
+    async def _authenticate_partner(self) -> PartnerCaller:
+        async with self.sessions() as session:
+            return await authenticate_partner(session, self.request.headers.get("x-api-key"))
