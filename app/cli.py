@@ -257,5 +257,28 @@ def keys_create(
     print(issued.key)
 
 
+@keys_cli.command("revoke")
+def keys_revoke(
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")],
+    key_id: Annotated[int | None, typer.Option("--id", help="The key's number.")] = None,
+    prefix: Annotated[str | None, typer.Option(help="The key's first 15 characters (ssc_pk_…).")] = None,
+) -> None:
+    """Revoke a partner API key: every worker refuses it within the key cache time (1 s by default)."""
+    from app.ops.errors import OpsError
+    from app.ops.partner_keys import revoke_key
+
+    async def work(sessions):
+        async with sessions() as session, session.begin():
+            return await revoke_key(
+                session, key_id=key_id, prefix=prefix, reason=reason, actor="cli:keys-revoke"
+            )
+
+    try:
+        view = _run_with_db(work)
+    except OpsError as e:
+        raise _fail(f"{e.message} [{e.code}]") from None
+    err.print(f"key {view.row.prefix}… (id {view.row.id}) of outlet {view.row.outlet_id} revoked.")
+
+
 def main() -> None:
     cli()

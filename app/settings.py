@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     graphql_max_document_bytes: int = Field(default=100_000, ge=1_000)
     # Bodies may carry CSV text in variables (outlet imports, bulk grant lists), hence larger.
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=10_000)
+    # A partner key's calls when the key sets no limit of its own (see app/ops/rate_limit.py).
+    partner_rate_limit: str = "50/second"
+    # memory:// counts per worker; a redis://host:port[/db] URL shares one count among all workers.
+    rate_limit_storage: str = "memory://"
+    # How long a worker trusts a verified partner key without asking the database again: the bound
+    # on how late a revocation, an expiry or an outlet's closing reaches every worker. 0 disables.
+    partner_key_cache_seconds: float = Field(default=1.0, ge=0, le=5)
 
 
 def _load_or_create_dev_keys(path: Path) -> dict[str, str]:

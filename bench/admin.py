@@ -205,6 +205,12 @@ def main() -> None:
                 page_ms.append((time.perf_counter() - t1) * 1000)
             if "errors" in page or len(page["data"]["outlets"]["edges"]) != 100:
                 raise SystemExit(f"outlet page failed: {str(page)[:300]}")
+            # Baseline in the same run: the stack itself (HTTP + GraphQL + a no-op field).
+            trivial_ms = []
+            for _ in range(PAGE_RUNS):
+                t1 = time.perf_counter()
+                client.post(f"{base}/graphql", json={"query": "{ __typename }"})
+                trivial_ms.append((time.perf_counter() - t1) * 1000)
         grants, lines = asyncio.run(stored_counts(url))
     if not (result["count"] == grants == lines == args.outlets and result["state"] == "active"):
         raise SystemExit(f"expected {args.outlets} active grants and lines: {result}, {grants}, {lines}")
@@ -221,6 +227,7 @@ def main() -> None:
                 "outlets": args.outlets,
                 "enforced_after_s": round(enforced_s, 3),
                 "outlet_page_100_p50_ms": round(statistics.median(page_ms), 1),
+                "trivial_query_p50_ms": round(statistics.median(trivial_ms), 2),
                 "database": url.split(":", 1)[0],
                 "python": sys.version.split()[0],
             }

@@ -14,16 +14,30 @@ from app.graphql.errors import CodedMaskErrors
 from app.graphql.limits import limit_extensions
 from app.graphql.mutations.grants import GrantMutations
 from app.graphql.mutations.outlets import OutletMutations
+from app.graphql.mutations.partner_keys import PartnerKeyMutations
 from app.graphql.mutations.principals import PrincipalMutations
 from app.graphql.mutations.tenants import TenantMutations
 from app.graphql.queries.grants import GrantQueries
 from app.graphql.queries.outlets import OutletQueries
+from app.graphql.queries.partner_keys import PartnerKeyQueries
 from app.graphql.queries.principals import PrincipalQueries
 from app.graphql.queries.tenants import TenantQueries
 from app.settings import Settings
 
-QUERY_AREAS: tuple[type, ...] = (TenantQueries, PrincipalQueries, OutletQueries, GrantQueries)
-MUTATION_AREAS: tuple[type, ...] = (PrincipalMutations, TenantMutations, OutletMutations, GrantMutations)
+QUERY_AREAS: tuple[type, ...] = (
+    TenantQueries,
+    PrincipalQueries,
+    OutletQueries,
+    GrantQueries,
+    PartnerKeyQueries,
+)
+MUTATION_AREAS: tuple[type, ...] = (
+    PrincipalMutations,
+    TenantMutations,
+    OutletMutations,
+    GrantMutations,
+    PartnerKeyMutations,
+)
 
 Query = merge_types("Query", QUERY_AREAS)
 Query.__strawberry_definition__.description = (

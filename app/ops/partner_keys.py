@@ -2,18 +2,30 @@
 
 Partner systems (bank cores, hospital and pharmacy systems, terminals, the 12333 desk) send
 `X-Api-Key: ssc_pk_...` and act as that one outlet.
+
+A worker remembers a verified key for `partner_key_cache_seconds` (1 s by default) so most calls skip
+the database. That is the bound on how late a revocation, an expiry or an outlet's closing reaches
+every worker; the worker that revokes a key forgets it at once.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.ops.errors import OpsError
+from app.domain.regions import ROOT
+from app.ops.auth import Actor, authorize
+from app.ops.errors import OpsError, not_found
+from app.ops.rate_limit import parse_limit
 from app.ops.tokens import new_secret
+from app.settings import get_settings
 from app.store.audit import append_event
 from app.store.crypto import secret_hash
 from app.store.tables import Outlet, PartnerKey, Tenant
@@ -21,6 +33,15 @@ from app.store.tables import Outlet, PartnerKey, Tenant
 KEY_PREFIX = "ssc_pk_"
 SHOWN_CHARS = len(KEY_PREFIX) + 8
 MAX_DAYS = 731
+MAX_REASON = 512
+# Verified keys a worker remembers; past this the oldest are dropped (they are simply checked again).
+CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class KeyView:
+    row: PartnerKey
+    tenant_path: str
 
 
 @dataclass(frozen=True)
@@ -30,6 +51,7 @@ class IssuedKey:
     key: str  # the only time the clear key exists; never stored or logged
     prefix: str
     expires_at: datetime
+    view: KeyView
 
 
 @dataclass(frozen=True)
@@ -55,11 +77,17 @@ async def create_partner_key(
     days: int,
     actor: str,
     rate_limit: str | None = None,
+    created_by: int | None = None,
     request_id: str | None = None,
 ) -> IssuedKey:
     """Issue a key for an open outlet inside the caller's transaction (authorization is the caller's)."""
     if not 1 <= days <= MAX_DAYS:
         raise OpsError("BAD_INPUT", f"a key lives from 1 to {MAX_DAYS} days", field="days")
+    if rate_limit is not None:
+        rate_limit = rate_limit.strip()
+        parse_limit(rate_limit)
+        if len(rate_limit) > 32:
+            raise OpsError("BAD_INPUT", "write the rate limit in at most 32 characters", field="rateLimit")
     row = (
         await session.exec(
             select(Outlet, Tenant.path)
@@ -78,6 +106,7 @@ async def create_partner_key(
         prefix=key[:SHOWN_CHARS],
         rate_limit=rate_limit,
         expires_at=expires_at,
+        created_by=created_by,
     )
     session.add(stored)
     await session.flush()
@@ -91,7 +120,7 @@ async def create_partner_key(
         request_id=request_id,
         detail={"key_id": stored.id, "prefix": stored.prefix, "expires_at": expires_at.isoformat()},
     )
-    return IssuedKey(stored.id, outlet.id, key, stored.prefix, expires_at)
+    return IssuedKey(stored.id, outlet.id, key, stored.prefix, expires_at, KeyView(stored, tenant_path))
 
 
 async def authenticate_partner(session: AsyncSession, key: str | None) -> PartnerCaller:
@@ -99,21 +128,214 @@ async def authenticate_partner(session: AsyncSession, key: str | None) -> Partne
     refused = OpsError("UNAUTHENTICATED", "send X-Api-Key with a valid partner key")
     if not key or not key.startswith(KEY_PREFIX):
         raise refused
+    digest = secret_hash(key)
+    if (caller := _verified.get(digest)) is not None:
+        return caller
     row = (
         await session.exec(
             select(PartnerKey, Outlet, Tenant.path)
             .join(Outlet, Outlet.id == PartnerKey.outlet_id)
             .join(Tenant, Tenant.id == Outlet.tenant_id)
-            .where(PartnerKey.key_hash == secret_hash(key))
+            .where(PartnerKey.key_hash == digest)
         )
     ).first()
     if row is None:
         raise refused
     stored, outlet, tenant_path = row
+    now = datetime.now(UTC)
     if (
         stored.revoked_at is not None
         or outlet.status != "open"
-        or (stored.expires_at is not None and stored.expires_at <= datetime.now(UTC))
+        or (stored.expires_at is not None and stored.expires_at <= now)
     ):
         raise refused
-    return PartnerCaller(stored.id, outlet.id, outlet.kind, tenant_path, outlet.bank_code, stored.rate_limit)
+    caller = PartnerCaller(
+        stored.id, outlet.id, outlet.kind, tenant_path, outlet.bank_code, stored.rate_limit
+    )
+    trust = get_settings().partner_key_cache_seconds
+    if stored.expires_at is not None:
+        trust = min(trust, (stored.expires_at - now).total_seconds())
+    _verified.put(digest, caller, trust)
+    return caller
+
+
+class _VerifiedKeys:
+    """SHA-256 of a key → the caller it proved, until a deadline; bounded, oldest dropped first.
+
+    Worker-wide and shared by the server's threads (tests run one next to the test loop), hence the lock.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, tuple[PartnerCaller, float]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, digest: str) -> PartnerCaller | None:
+        with self.lock:
+            entry = self.entries.get(digest)
+            if entry is None:
+                return None
+            if entry[1] <= time.monotonic():
+                del self.entries[digest]
+                return None
+            return entry[0]
+
+    def put(self, digest: str, caller: PartnerCaller, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self.lock:
+            self.entries.pop(digest, None)
+            self.entries[digest] = (caller, time.monotonic() + seconds)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def forget(self, key_ids: set[int]) -> None:
+        with self.lock:
+            for digest in [d for d, (caller, _) in self.entries.items() if caller.key_id in key_ids]:
+                del self.entries[digest]
+
+
+_verified = _VerifiedKeys(CACHE_SIZE)
+
+
+def forget_keys(key_ids: set[int]) -> None:
+    """Stop trusting these keys in this worker at once (other workers stop within the cache time)."""
+    _verified.forget(key_ids)
+
+
+async def issue_partner_key(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    outlet_id: str,
+    *,
+    days: int,
+    rate_limit: str | None = None,
+    request_id: str | None = None,
+) -> IssuedKey:
+    """An administrator issues a key for an outlet they may change (FORBIDDEN otherwise, whether or
+    not the outlet exists; DESIGN.md §7)."""
+    path = await _outlet_path(sessions, outlet_id)
+    await _authorize(sessions, actor, path, outlet_id, request_id)
+    if path is None:
+        raise not_found("outlet", outlet_id)
+    async with sessions() as session, session.begin():
+        return await create_partner_key(
+            session,
+            outlet_id,
+            days=days,
+            actor=actor.label,
+            rate_limit=rate_limit,
+            created_by=actor.principal_id,
+            request_id=request_id,
+        )
+
+
+async def revoke_partner_key(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    *,
+    key_id: int | None,
+    prefix: str | None,
+    reason: str,
+    request_id: str | None = None,
+) -> KeyView:
+    """An administrator revokes a key of an outlet they may change; FORBIDDEN for any other key,
+    whether or not it exists."""
+    reason = _check_revocation(key_id, prefix, reason)
+    async with sessions() as session:
+        found = await _find(session, key_id, prefix)
+    name = str(key_id) if key_id is not None else str(prefix)
+    await _authorize(sessions, actor, found[0] if found else None, f"partner_key:{name}", request_id)
+    if found is None:
+        raise not_found("partner key", name)
+    async with sessions() as session, session.begin():
+        return await revoke_key(
+            session, key_id=key_id, prefix=prefix, reason=reason, actor=actor.label, request_id=request_id
+        )
+
+
+async def revoke_key(
+    session: AsyncSession,
+    *,
+    key_id: int | None,
+    prefix: str | None,
+    reason: str,
+    actor: str,
+    request_id: str | None = None,
+) -> KeyView:
+    """Revoke one key inside the caller's transaction (authorization is the caller's)."""
+    reason = _check_revocation(key_id, prefix, reason)
+    found = await _find(session, key_id, prefix, lock=True)
+    if found is None:
+        raise not_found("partner key", str(key_id) if key_id is not None else str(prefix))
+    path, row = found
+    if row.revoked_at is not None:
+        raise OpsError("CONFLICT", f"partner key {row.prefix}… was already revoked")
+    row.revoked_at = datetime.now(UTC)
+    await append_event(
+        session,
+        tenant=path,
+        actor=actor,
+        action="partner_key.revoke",
+        target_type="outlet",
+        target_id=row.outlet_id,
+        request_id=request_id,
+        detail={"key_id": row.id, "prefix": row.prefix, "reason": reason},
+    )
+    forget_keys({row.id})
+    return KeyView(row, path)
+
+
+def _check_revocation(key_id: int | None, prefix: str | None, reason: str) -> str:
+    if (key_id is None) == (prefix is None):
+        raise OpsError("BAD_INPUT", "name the key by exactly one of its id and its prefix", field="id")
+    if prefix is not None and not (prefix.startswith(KEY_PREFIX) and len(prefix) == SHOWN_CHARS):
+        raise OpsError(
+            "BAD_INPUT",
+            f"a key prefix is the first {SHOWN_CHARS} characters, e.g. ssc_pk_AbC123xY",
+            field="prefix",
+        )
+    reason = reason.strip()
+    if not 1 <= len(reason) <= MAX_REASON:
+        raise OpsError("BAD_INPUT", f"say why, in 1-{MAX_REASON} characters", field="reason")
+    return reason
+
+
+async def _find(
+    session: AsyncSession, key_id: int | None, prefix: str | None, *, lock: bool = False
+) -> tuple[str, PartnerKey] | None:
+    """The key and its outlet's department; CONFLICT if a prefix names several keys."""
+    query = (
+        select(Tenant.path, PartnerKey)
+        .join(Outlet, Outlet.id == PartnerKey.outlet_id)
+        .join(Tenant, Tenant.id == Outlet.tenant_id)
+        .where(PartnerKey.id == key_id if key_id is not None else PartnerKey.prefix == prefix)
+        .limit(2)
+    )
+    if lock:
+        query = query.with_for_update(of=PartnerKey)
+    rows = (await session.exec(query)).all()
+    if len(rows) > 1:
+        raise OpsError("CONFLICT", f"several keys start with {prefix}; name the key by its id")
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+async def _outlet_path(sessions: async_sessionmaker[AsyncSession], outlet_id: str) -> str | None:
+    async with sessions() as session:
+        return (
+            await session.exec(
+                select(Tenant.path).join(Outlet, Outlet.tenant_id == Tenant.id).where(Outlet.id == outlet_id)
+            )
+        ).first()
+
+
+async def _authorize(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    path: str | None,
+    target: str,
+    request_id: str | None,
+) -> None:
+    """Write access to outlets of the department; an unknown target is checked against the whole
+    country, so only someone whose reach is national learns that it does not exist."""
+    await authorize(sessions, actor, "write", "outlet", path or ROOT, target_id=target, request_id=request_id)

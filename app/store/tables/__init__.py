@@ -3,6 +3,7 @@
 from app.store.tables.audit import AuditEvent, PolicyChange, PolicyLine
 from app.store.tables.cards import Card
 from app.store.tables.grants import Grant
+from app.store.tables.idempotency import IdempotencyRecord
 from app.store.tables.principals import PartnerKey, PersonalToken, Principal, RoleAssignment
 from app.store.tables.tenancy import Ceiling, Outlet, OutletBlock, Tenant
 
@@ -11,6 +12,7 @@ __all__ = [
     "Card",
     "Ceiling",
     "Grant",
+    "IdempotencyRecord",
     "Outlet",
     "OutletBlock",
     "PartnerKey",

@@ -1,0 +1,68 @@
+"""Idempotency keys of partner mutations.
+
+A partner system retries when a response is lost. The first call's answer is stored under
+(outlet, key) in the transaction of its change; a retry with the same key and the same input gets
+that answer back without acting again, the same key with other input is CONFLICT. Only a keyed hash
+of the input is stored (the input holds PINs and ID numbers, whose few possible values a plain
+SHA-256 would not hide).
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.ops.card_lookup import card_cipher
+from app.ops.errors import OpsError
+from app.store.audit import canonical_json
+from app.store.tables import IdempotencyRecord
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+
+
+def check_key(key: str) -> str:
+    if not KEY_PATTERN.match(key):
+        raise OpsError(
+            "BAD_INPUT",
+            "an idempotency key is 8-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'",
+            field="idempotencyKey",
+        )
+    return key
+
+
+def request_hash(operation: str, fields: dict) -> str:
+    body = canonical_json({"operation": operation, **fields}).decode()
+    return card_cipher().lookup_hash(body, context=b"idempotency").hex()
+
+
+async def stored_result(
+    session: AsyncSession, outlet_id: str, key: str, operation: str, digest: str
+) -> dict | None:
+    """The first call's answer for this key, None if the key is new; CONFLICT if the input differs."""
+    row = await session.get(IdempotencyRecord, (outlet_id, key))
+    if row is None:
+        return None
+    if row.operation != operation or row.request_hash != digest:
+        raise OpsError(
+            "CONFLICT",
+            "this idempotency key was used for a different request; use a new key",
+            field="idempotencyKey",
+        )
+    return orjson.loads(row.result)
+
+
+async def remember(
+    session: AsyncSession, outlet_id: str, key: str, operation: str, digest: str, result: dict
+) -> None:
+    session.add(
+        IdempotencyRecord(
+            outlet_id=outlet_id,
+            key=key,
+            operation=operation,
+            request_hash=digest,
+            result=orjson.dumps(result).decode(),
+        )
+    )
+    await session.flush()

@@ -1,0 +1,124 @@
+"""Per-key rate limits on partner calls, counted by the `limits` library.
+
+Strategy: moving window. At most N calls are let through in *any* interval of the period; a fixed
+window would let 2N through across a window boundary. It costs one timestamp per call still inside
+the window (at most N per key) and, on Redis, one Lua script round trip per call.
+
+Storage (setting `rate_limit_storage`): `memory://` counts in each worker process, so with W workers
+a key may make up to W×N calls; `redis://host:port[/db]` keeps one count that every worker shares.
+If Redis fails, the worker falls back to its own memory count (logged) rather than refusing every
+partner call: the limit protects capacity, it is not an authorization.
+
+Clients of the storage are bound to the event loop that created them, so there is one limiter per
+(event loop, storage URL), created on first use; an app server has one loop per worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+import weakref
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from app.ops.errors import OpsError
+from app.settings import get_settings
+
+if TYPE_CHECKING:
+    from app.ops.partner_keys import PartnerCaller
+
+log = logging.getLogger("ssc.rate_limit")
+
+NAMESPACE = "ssc:partner-rate"
+# Redis answers in well under a millisecond on a LAN; a slow or unreachable one must not hold calls up.
+REDIS_TIMEOUT_S = 0.25
+
+
+@lru_cache(maxsize=256)
+def parse_limit(text: str) -> RateLimitItem:
+    """One limit such as `50/second`, `3000/minute` or `10 per 1 second`; BAD_INPUT otherwise."""
+    try:
+        items = parse_many(text)
+    except ValueError:
+        items = []
+    if len(items) != 1 or items[0].amount < 1:
+        raise OpsError(
+            "BAD_INPUT",
+            "a rate limit is one '<calls>/<second|minute|hour|day>', e.g. 50/second",
+            field="rateLimit",
+        )
+    return items[0]
+
+
+def _storage(url: str, namespace: str) -> Storage:
+    if url.startswith(("redis://", "rediss://")):
+        return RedisStorage(
+            f"async+{url}",
+            implementation="redispy",
+            key_prefix=namespace,
+            wrap_exceptions=True,
+            socket_timeout=REDIS_TIMEOUT_S,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+        )
+    if url == "memory://":
+        return MemoryStorage()
+    raise ValueError(f"rate_limit_storage must be memory:// or a redis:// URL, not {url.split('://')[0]}://")
+
+
+class PartnerLimiter:
+    """Counts calls per partner key in one storage, falling back to memory if that storage fails."""
+
+    def __init__(self, storage_url: str, namespace: str = NAMESPACE) -> None:
+        self.shared = MovingWindowRateLimiter(_storage(storage_url, namespace))
+        self.fallback = MovingWindowRateLimiter(MemoryStorage())
+
+    async def check(self, key_id: int, limit: RateLimitItem) -> None:
+        """Count one call of the key; RATE_LIMITED (with retryAfter in seconds) past its limit."""
+        try:
+            allowed, strategy = await self.shared.hit(limit, str(key_id)), self.shared
+        except StorageError:
+            log.warning("rate-limit storage failed; counting in this worker only", exc_info=True)
+            allowed, strategy = await self.fallback.hit(limit, str(key_id)), self.fallback
+        if allowed:
+            return
+        try:
+            reset = (await strategy.get_window_stats(limit, str(key_id))).reset_time
+        except StorageError:
+            reset = time.time() + limit.get_expiry()
+        retry_after = max(1, math.ceil(reset - time.time()))
+        raise OpsError(
+            "RATE_LIMITED",
+            f"this key's limit is {limit} calls; retry in {retry_after} s",
+            retryAfter=retry_after,
+        )
+
+
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, PartnerLimiter]] = (
+    weakref.WeakKeyDictionary()
+)
+_limiters_lock = threading.Lock()
+
+
+def limiter_for(storage_url: str) -> PartnerLimiter:
+    """This event loop's limiter for the storage, created on first use."""
+    loop = asyncio.get_running_loop()
+    with _limiters_lock:
+        per_loop = _limiters.setdefault(loop, {})
+        if storage_url not in per_loop:
+            per_loop[storage_url] = PartnerLimiter(storage_url)
+        return per_loop[storage_url]
+
+
+async def check_rate(caller: PartnerCaller) -> None:
+    """Count a partner call against its key's limit (or the default); RATE_LIMITED past it."""
+    settings = get_settings()
+    limit = parse_limit(caller.rate_limit or settings.partner_rate_limit)
+    await limiter_for(settings.rate_limit_storage).check(caller.key_id, limit)
