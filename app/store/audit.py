@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import insert, text
-from sqlmodel import func, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.store.tables import AuditEvent
@@ -124,10 +124,3 @@ async def append_events(session: AsyncSession, events: list[tuple[str, dict[str,
     if rows:
         await session.exec(insert(AuditEvent), params=rows)
     return len(rows)
-
-
-async def event_count(session: AsyncSession, tenant: str | None = None) -> int:
-    query = select(func.count()).select_from(AuditEvent)
-    if tenant is not None:
-        query = query.where(AuditEvent.tenant == tenant)
-    return (await session.exec(query)).one()
