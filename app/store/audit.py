@@ -11,6 +11,7 @@ from sqlalchemy import insert, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.store.db import take_write_lock
 from app.store.tables import AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -42,12 +43,15 @@ def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
 
 
 async def _lock_chain(session: AsyncSession, tenant: str) -> None:
-    # Two writers must not take the same seq. SQLite already serialises writers; PostgreSQL needs a
-    # transaction-level advisory lock per chain, released at commit.
+    # Two writers must not take the same seq: PostgreSQL takes a transaction-level advisory lock per
+    # chain (released at commit); SQLite has one writer, which this transaction must be before it
+    # reads the head.
     if session.bind.dialect.name == "postgresql":
         await session.exec(
             text("select pg_advisory_xact_lock(hashtext(:k))"), params={"k": f"audit:{tenant}"}
         )
+    else:
+        await take_write_lock(session)
 
 
 async def _chain_head(session: AsyncSession, tenant: str) -> tuple[int, str]:

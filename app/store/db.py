@@ -66,3 +66,18 @@ def make_async_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: use cases return the rows they changed after committing.
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def take_write_lock(session: AsyncSession) -> None:
+    """On SQLite, make the session's transaction the database's writer now, before it reads.
+
+    Python's sqlite3 only opens a transaction at the first INSERT/UPDATE/DELETE, so reads before it
+    run outside any transaction: two writers could both read the same audit chain head or failure
+    counter and then collide. PostgreSQL callers use row locks or advisory locks instead.
+    """
+    if session.bind.dialect.name != "sqlite":
+        return
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    if not raw.driver_connection.in_transaction:
+        await connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -43,3 +43,20 @@ async def test_altering_an_event_breaks_its_hash(sessions):
         )
     event.detail = orjson.dumps({"after": "b"}).decode()
     assert chain_hash(event.prev_hash, event_body(event)) != event.hash
+
+
+async def test_concurrent_writers_share_one_chain_without_collisions(sessions):
+    """Each writer locks the chain before reading its head (advisory lock / SQLite write lock)."""
+    import asyncio
+
+    async def write(i: int) -> None:
+        async with sessions() as session, session.begin():
+            await append_event(session, tenant="cn", actor="t", action="x", target_type="t", target_id=str(i))
+            await asyncio.sleep(0.001)  # hold the transaction open while others queue
+
+    await asyncio.gather(*(write(i) for i in range(20)))
+    async with sessions() as session:
+        events = (await session.exec(select(AuditEvent).order_by(AuditEvent.seq))).all()
+    assert [e.seq for e in events] == list(range(1, 21))
+    for prev, cur in zip(events, events[1:], strict=False):
+        assert cur.prev_hash == prev.hash
