@@ -12,11 +12,13 @@ from strawberry.tools import merge_types
 
 from app.graphql.errors import CodedMaskErrors
 from app.graphql.limits import limit_extensions
+from app.graphql.mutations.cards import CardMutations
 from app.graphql.mutations.grants import GrantMutations
 from app.graphql.mutations.outlets import OutletMutations
 from app.graphql.mutations.partner_keys import PartnerKeyMutations
 from app.graphql.mutations.principals import PrincipalMutations
 from app.graphql.mutations.tenants import TenantMutations
+from app.graphql.queries.cards import CardQueries
 from app.graphql.queries.grants import GrantQueries
 from app.graphql.queries.outlets import OutletQueries
 from app.graphql.queries.partner_keys import PartnerKeyQueries
@@ -30,6 +32,7 @@ QUERY_AREAS: tuple[type, ...] = (
     OutletQueries,
     GrantQueries,
     PartnerKeyQueries,
+    CardQueries,
 )
 MUTATION_AREAS: tuple[type, ...] = (
     PrincipalMutations,
@@ -37,11 +40,13 @@ MUTATION_AREAS: tuple[type, ...] = (
     OutletMutations,
     GrantMutations,
     PartnerKeyMutations,
+    CardMutations,
 )
 
 Query = merge_types("Query", QUERY_AREAS)
 Query.__strawberry_definition__.description = (
-    "What administrators, operators, approvers and auditors can read."
+    "What administrators, operators, approvers and auditors can read, and what partner systems ask "
+    "about cards."
 )
 
 

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.authz.decision import Decision
-from app.ops.card_lookup import CardRecord, take_write_lock
+from app.ops.card_lookup import CardRecord
 from app.ops.partner_keys import PartnerCaller
 from app.store.audit import append_event
+from app.store.db import take_write_lock
 
 NO_CARD_CHAIN = "cn"
 """Where a probe that matched no card is recorded: there is no card tenant to file it under."""

@@ -10,7 +10,6 @@ import hmac
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +19,7 @@ from app.domain.card import CardState
 from app.domain.idnumber import normalize_id_number
 from app.settings import get_settings, resolve_keys
 from app.store.crypto import FieldCipher
+from app.store.db import take_write_lock
 from app.store.tables import Card, Tenant
 
 ID_CONTEXT = b"id_number"
@@ -104,17 +104,6 @@ async def find_card(session: AsyncSession, presented: Presented) -> CardRecord |
         if _matches(card, presented):
             return CardRecord(card, path)
     return None
-
-
-async def take_write_lock(session: AsyncSession) -> None:
-    """On SQLite, make this transaction the writer before it reads anything.
-
-    Without it, pysqlite runs the first reads outside any transaction, so two requests could read the
-    same failure counter (or audit chain head) and both write on it. PostgreSQL locks the rows read
-    with FOR UPDATE instead (`lock_card`).
-    """
-    if session.bind.dialect.name == "sqlite":
-        await session.exec(text("BEGIN IMMEDIATE"))
 
 
 async def lock_card(session: AsyncSession, card_id: int) -> CardRecord:

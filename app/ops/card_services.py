@@ -49,6 +49,7 @@ from app.ops.card_audit import (
 from app.ops.card_lookup import CardRecord, CardView, Presented, find_card, lock_card
 from app.ops.errors import OpsError
 from app.ops.partner_keys import PartnerCaller
+from app.store.tables import Card
 from app.store.tables.common import utcnow
 
 MAX_PIN_RACE_RETRIES = 3
@@ -239,7 +240,9 @@ class _Refused(Exception):
     """Leaves the change's transaction (rolling it back) with the refusal to audit outside it."""
 
     def __init__(self, record: CardRecord, decision: Decision, at: str) -> None:
-        self.record, self.decision, self.at = record, decision, at
+        # A detached copy: the rollback expires the session's rows, and the denial event needs it.
+        self.record = CardRecord(Card(**record.card.model_dump()), record.tenant_path)
+        self.decision, self.at = decision, at
 
 
 async def _locked_change(

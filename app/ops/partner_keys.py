@@ -249,9 +249,12 @@ async def revoke_partner_key(
     if found is None:
         raise not_found("partner key", name)
     async with sessions() as session, session.begin():
-        return await revoke_key(
+        view = await revoke_key(
             session, key_id=key_id, prefix=prefix, reason=reason, actor=actor.label, request_id=request_id
         )
+    # After the commit: forgetting earlier would let a concurrent call re-verify the key as still valid.
+    forget_keys({view.row.id})
+    return view
 
 
 async def revoke_key(
@@ -282,7 +285,6 @@ async def revoke_key(
         request_id=request_id,
         detail={"key_id": row.id, "prefix": row.prefix, "reason": reason},
     )
-    forget_keys({row.id})
     return KeyView(row, path)
 
 

@@ -96,7 +96,7 @@ class PartnerLimiter:
         retry_after = max(1, math.ceil(reset - time.time()))
         raise OpsError(
             "RATE_LIMITED",
-            f"this key's limit is {limit} calls; retry in {retry_after} s",
+            f"this key's limit ({limit}) is reached; retry in {retry_after} s",
             retryAfter=retry_after,
         )
 

@@ -58,5 +58,5 @@ async def test_concurrent_writers_share_one_chain_without_collisions(sessions):
     async with sessions() as session:
         events = (await session.exec(select(AuditEvent).order_by(AuditEvent.seq))).all()
     assert [e.seq for e in events] == list(range(1, 21))
-    for prev, cur in zip(events, events[1:], strict=False):
+    for prev, cur in itertools.pairwise(events):
         assert cur.prev_hash == prev.hash
