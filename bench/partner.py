@@ -1,0 +1,225 @@
+"""Partner API benchmark (issue 5): cardStatus throughput and latency beside two baselines, and
+the card import rate.
+
+    python bench/partner.py [--cards 1000000] [--outlets 100000] [--seconds 10] [--concurrency 16]
+
+Builds a fresh SQLite database: the demo tenants, N outlets, and N cards written by `ssc cards
+import` from a generated CSV (the import is timed). A kind grant lets Guangdong's grassroots
+platforms answer inquiries; one platform gets a partner key. The real app runs under uvicorn (one
+worker, a separate process) with one extra plain Starlette endpoint doing the same work as
+cardStatus (bench/partner_app.py). A bounded async client on 127.0.0.1 then drives, one after the
+other: `{ __typename }` through GraphQL (the stack's ceiling), the plain endpoint, and cardStatus.
+The client runs on the same 2-core machine as the server, so absolute rates are lower bounds.
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STATUS = (
+    "query($c: String!, $i: String!) { cardStatus(cardNumber: $c, idNumber: $i) "
+    "{ status socialFunction pinState idNumberMasked } }"
+)
+OUTLET = "gz-th-wushan"
+START_TIMEOUT_S = 60
+
+
+async def prepare(url: str, workdir: Path, cards: int, outlets: int) -> tuple[str, list[dict], float]:
+    from app.ops.card_import import import_cards
+    from app.ops.demo import generate
+    from app.ops.grants import GrantRequest, grant_service
+    from app.ops.partner_keys import create_partner_key
+    from app.ops.tenants_apply import apply_tenant_files
+    from app.settings import get_settings, resolve_keys
+    from app.store import migrate
+    from app.store.crypto import FieldCipher
+    from app.store.db import make_async_engine, make_session_factory
+
+    migrate.upgrade(url)
+    engine = make_async_engine(url)
+    sessions = make_session_factory(engine)
+    await apply_tenant_files(sessions, ROOT / "tenants")
+    cipher = FieldCipher(*resolve_keys(get_settings()))
+    card_file = workdir / "cards.csv"
+    await generate(sessions, cipher, cards=0, outlets=outlets, seed=1)
+    await generate(sessions, cipher, cards=cards, outlets=0, seed=2, csv_path=card_file)
+    started = time.perf_counter()
+    summary = await import_cards(sessions, cipher, card_file)
+    import_rate = summary.imported / (time.perf_counter() - started)
+    async with sessions() as session, session.begin():
+        request = GrantRequest(
+            tenant="cn/440000",
+            service="info_inquiry",
+            outlet_kind="grassroots_platform",
+            valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+            document_ref="粤人社函〔2026〕1号",
+        )
+        await grant_service(session, request, actor="bench")
+        key = await create_partner_key(session, OUTLET, days=30, actor="bench", rate_limit="1000000/second")
+    await engine.dispose()
+    with card_file.open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["issuing_tenant"].startswith("cn/440000")]
+    return key.key, random.Random(3).sample(rows, min(2000, len(rows))), import_rate
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def drive(base: str, make_request, seconds: float, concurrency: int) -> tuple[float, list[float], int]:
+    """Requests per second, latencies in ms and errors, over `seconds` of `concurrency` loops."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def loop(n: int) -> None:
+            nonlocal errors
+            rng = random.Random(n)
+            while time.perf_counter() < deadline:
+                method, path, kwargs, ok = make_request(rng)
+                t0 = time.perf_counter()
+                response = await client.request(method, path, **kwargs)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if not ok(response):
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(loop(n) for n in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, latencies, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cards", type=int, default=1_000_000)
+    parser.add_argument("--outlets", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ssc-partner-") as tmp:
+        workdir = Path(tmp)
+        url = f"sqlite:///{workdir / 'partner.db'}"
+        os.environ.update({"SSC_DATABASE_URL": url, "SSC_KEY_FILE": str(workdir / "keys.env")})
+        t0 = time.perf_counter()
+        key, cards, import_rate = asyncio.run(prepare(url, workdir, args.cards, args.outlets))
+        print(f"setup {time.perf_counter() - t0:.0f} s; import {import_rate:,.0f} rows/s", file=sys.stderr)
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.partner_app:create_bench_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("server did not become ready")
+                time.sleep(0.2)
+            headers = {"X-Api-Key": key}
+
+            def trivial(rng):
+                return (
+                    "POST",
+                    "/graphql",
+                    {"json": {"query": "{ __typename }"}},
+                    lambda r: r.status_code == 200,
+                )
+
+            def plain(rng):
+                card = rng.choice(cards)
+                body = {"cardNumber": card["card_number"], "idNumber": card["id_number"]}
+                return (
+                    "POST",
+                    "/plain/card-status",
+                    {"json": body, "headers": headers},
+                    (lambda r: r.status_code == 200),
+                )
+
+            def graphql(rng):
+                card = rng.choice(cards)
+                body = {"query": STATUS, "variables": {"c": card["card_number"], "i": card["id_number"]}}
+                return (
+                    "POST",
+                    "/graphql",
+                    {"json": body, "headers": headers},
+                    (lambda r: r.status_code == 200 and "errors" not in r.json()),
+                )
+
+            results = {}
+            for name, make in (("trivial", trivial), ("plain", plain), ("card_status", graphql)):
+                asyncio.run(drive(base, make, 1, args.concurrency))  # warm up
+                rps, lat, errors = asyncio.run(drive(base, make, args.seconds, args.concurrency))
+                lat.sort()
+                results[name] = (rps, statistics.median(lat), lat[int(0.99 * (len(lat) - 1))], errors)
+                print(
+                    f"{name}: {rps:,.0f} req/s, p50 {results[name][1]:.2f} ms, "
+                    f"p99 {results[name][2]:.2f} ms, {errors} errors",
+                    file=sys.stderr,
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    card_status, plain_r, trivial_r = results["card_status"], results["plain"], results["trivial"]
+    print(
+        json.dumps(
+            {
+                "card_status_rps": round(card_status[0]),
+                "plain_rps": round(plain_r[0]),
+                "trivial_rps": round(trivial_r[0]),
+                "ratio": round(card_status[0] / plain_r[0], 3),
+                "ratio_to_trivial": round(card_status[0] / trivial_r[0], 3),
+                "p50_ms": round(card_status[1], 2),
+                "p99_ms": round(card_status[2], 2),
+                "import_rows_per_s": round(import_rate),
+                "cards": args.cards,
+                "outlets": args.outlets,
+                "errors": card_status[3] + plain_r[3] + trivial_r[3],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
