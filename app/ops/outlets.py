@@ -26,6 +26,7 @@ from app.ops import outlet_rules
 from app.ops.auth import Actor, authorize, record_denial
 from app.ops.errors import OpsError, not_found
 from app.ops.grants import LIVE, ceiling_table, change_state
+from app.ops.partner_keys import forget_keys
 from app.ops.tenant_queries import in_subtree
 from app.store import policy
 from app.store.audit import append_event
@@ -550,4 +551,6 @@ async def close_outlet(
                 "revoked_keys": [k.id for k in keys],
             },
         )
+    # This worker stops trusting the keys now; the others within their key cache time (1 s).
+    forget_keys({k.id for k in keys})
     return OutletChange(OutletView(row, path), revoked, [k.id for k in keys])
