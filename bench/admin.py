@@ -20,13 +20,10 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import func, insert
 from sqlmodel import select
 
@@ -42,6 +39,7 @@ from app.store.db import make_async_engine, make_session_factory  # noqa: E402
 from app.store.tables import Grant, Outlet, PolicyLine, Tenant  # noqa: E402
 from app.store.tables.common import utcnow  # noqa: E402
 from app.web import create_app  # noqa: E402
+from tests.livesrv import serve  # noqa: E402  (the same live server the tests use)
 
 SZ = "cn/440000/440300"
 DISTRICTS = ("cn/440000/440300/440303", "cn/440000/440300/440304", "cn/440000/440300/440305")
@@ -115,25 +113,6 @@ async def stored_counts(url: str) -> tuple[int, int]:
         ).one()
     await engine.dispose()
     return grants, lines
-
-
-@contextmanager
-def serve(app):
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=START_TIMEOUT_S)
 
 
 def wait_ready(client: httpx.Client, base: str) -> None:

@@ -418,18 +418,33 @@ async def assign_role(
                 principal_id=principal.id, tenant_id=tenant_row.id, role=role, created_by=actor.principal_id
             )
         )
-        principal.version += 1
-        await append_event(
-            session,
-            tenant=path.path,
-            actor=actor.label,
-            action="principal.assign_role",
-            target_type="principal",
-            target_id=name,
-            request_id=request_id,
-            detail={"role": role, "tenant": path.path, "version": principal.version},
+        return await _role_changed(
+            session, actor, "principal.assign_role", principal, role, path.path, request_id
         )
-        return await _view(session, actor, principal.id)
+
+
+async def _role_changed(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    principal: Principal,
+    role: str,
+    tenant: str,
+    request_id: str | None,
+) -> PrincipalView:
+    """The common end of assigning and removing a role: new version, audit event, the view."""
+    principal.version += 1
+    await append_event(
+        session,
+        tenant=tenant,
+        actor=actor.label,
+        action=action,
+        target_type="principal",
+        target_id=principal.name,
+        request_id=request_id,
+        detail={"role": role, "tenant": tenant, "version": principal.version},
+    )
+    return await _view(session, actor, principal.id)
 
 
 async def remove_role(
@@ -476,18 +491,7 @@ async def remove_role(
             )
         ).one()
         await session.delete(assignment)
-        principal.version += 1
-        await append_event(
-            session,
-            tenant=path.path,
-            actor=actor.label,
-            action=action,
-            target_type="principal",
-            target_id=name,
-            request_id=request_id,
-            detail={"role": role, "tenant": path.path, "version": principal.version},
-        )
-        return await _view(session, actor, principal.id)
+        return await _role_changed(session, actor, action, principal, role, path.path, request_id)
 
 
 async def deactivate_principal(
