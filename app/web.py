@@ -20,16 +20,19 @@ from app.authz.sync import PolicyTailer
 from app.graphql.context import Context
 from app.graphql.limits import RequestSizeLimit
 from app.graphql.schema import build_schema
+from app.ops.card_store import CardStore
 from app.settings import Settings, get_settings
+from app.store.audit_writer import AuditWriter
 from app.store.db import make_async_engine, make_session_factory
+from app.store.point_reads import PointReader
 
 log = logging.getLogger("ssc.web")
 
 
 class GraphQLApp(GraphQL):
-    def __init__(self, schema, sessions, business: BusinessPolicy, *, graphiql: bool) -> None:
+    def __init__(self, schema, cards: CardStore, business: BusinessPolicy, *, graphiql: bool) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
-        self.sessions = sessions
+        self.cards = cards
         self.business = business
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -43,7 +46,11 @@ class GraphQLApp(GraphQL):
     async def get_context(self, request: Request, response) -> Context:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         return Context(
-            request=request, sessions=self.sessions, request_id=request_id[:64], business=self.business
+            request=request,
+            sessions=self.cards.sessions,
+            request_id=request_id[:64],
+            business=self.business,
+            cards=self.cards,
         )
 
 
@@ -56,8 +63,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     tailer = PolicyTailer(
         sessions, load=business.load, apply=business.apply, database_url=settings.database_url
     )
+    cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url))
     production = settings.env == "production"
-    graphql = GraphQLApp(build_schema(settings), sessions, business, graphiql=not production)
+    graphql = GraphQLApp(build_schema(settings), cards, business, graphiql=not production)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -82,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await tailer.stop()
+            await cards.close()
             await engine.dispose()
 
     guarded = RequestSizeLimit(
@@ -100,5 +109,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.sessions = sessions
     app.state.engine = engine
     app.state.business = business
+    app.state.cards = cards
     app.state.tailer = tailer
     return app

@@ -19,16 +19,15 @@ from app.web import create_app
 
 def create_bench_app():
     app = create_app()
-    sessions, business = app.state.sessions, app.state.business
+    business, cards = app.state.business, app.state.cards
 
     async def plain_card_status(request: Request) -> JSONResponse:
         body = await request.json()
         try:
-            async with sessions() as session:
-                caller = await authenticate_partner(session, request.headers.get("x-api-key"))
+            caller = await authenticate_partner(cards.reader, request.headers.get("x-api-key"))
             await check_rate(caller)
             view = await card_services.card_status(
-                sessions,
+                cards,
                 business,
                 CallInfo(caller, None),
                 Presented.parse(body["idNumber"], card_number=body["cardNumber"]),

@@ -229,14 +229,17 @@ class IndexedEnforcer:
     # --- decisions ---------------------------------------------------------------------------
 
     def enforce(self, *request: str) -> bool:
+        self._check_shape(request)
+        if not self._policy_count:
+            return self._decide_without_policy(request)
+        return self._decide(request, self._roles(request))
+
+    def _check_shape(self, request: Sequence[str]) -> None:
         if len(request) != self._n_request:
             raise RequestShapeError(
                 f"request has {len(request)} values, the model expects "
                 f"{self._n_request} ({', '.join(self.model.request_fields)})"
             )
-        if not self._policy_count:
-            return self._decide_without_policy(request)
-        return self._decide(request, self._roles(request))
 
     def enforce_many(self, requests: Iterable[Sequence[str]]) -> list[bool]:
         return [self.enforce(*request) for request in requests]
@@ -290,8 +293,9 @@ class IndexedEnforcer:
 
     def explain(self, *request: str) -> Explanation:
         """The decision with the lines behind it (all of them, not just the first one Casbin saw)."""
-        allowed = self.enforce(*request)
-        roles = self._roles(request)
+        self._check_shape(request)
+        roles = self._roles(request)  # once for both the decision and the lines (every partner call)
+        allowed = self._decide(request, roles) if self._policy_count else self._decide_without_policy(request)
         allow: list[Line] = []
         deny: list[Line] = []
         inactive: list[Line] = []

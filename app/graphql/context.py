@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from app.authz.policy_state import BusinessPolicy
 from app.ops.auth import Actor, authenticate
+from app.ops.card_store import CardStore
 from app.ops.partner_keys import PartnerCaller, authenticate_partner
 
 
@@ -30,6 +31,8 @@ class Context:
     request_id: str
     # This worker's in-memory business policy (kept current by the policy tailer).
     business: BusinessPolicy
+    # This worker's card lookup and audit writer for partner calls.
+    cards: CardStore
     _actor: asyncio.Task | None = field(default=None, repr=False)
     _partner: asyncio.Task | None = field(default=None, repr=False)
 
@@ -50,5 +53,4 @@ class Context:
         return await self._partner
 
     async def _authenticate_partner(self) -> PartnerCaller:
-        async with self.sessions() as session:
-            return await authenticate_partner(session, self.request.headers.get("x-api-key"))
+        return await authenticate_partner(self.cards.reader, self.request.headers.get("x-api-key"))

@@ -8,6 +8,7 @@ import orjson
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -22,17 +23,24 @@ CACHE_SIZE = 256
 
 
 def limit_extensions(settings: Settings) -> list[Callable]:
-    """Factories, not instances: strawberry builds fresh extensions for every request."""
-    extensions: list[Callable] = [
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+    """Factories, not instances: strawberry builds fresh extensions for every request.
+
+    QueryDepthLimiter and MaxAliasesLimiter define a new validation rule class each time they are
+    built; built per request, the rules never repeat and ValidationCache (keyed by them) never hits,
+    so every request was validated anew. Their rule classes are made once here and reused.
+    """
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
     ]
     if settings.env == "production":
-        extensions.append(DisableIntrospection)
-    return extensions
+        rules += DisableIntrospection().validation_rules
+    return [
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+    ]
 
 
 def _refusal(message: str, status: int) -> JSONResponse:

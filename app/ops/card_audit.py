@@ -1,21 +1,21 @@
 """Audit events of partner card calls (DESIGN.md §6): every read and change, allowed or refused.
 
 Events carry masked ID numbers and the card's internal id, never a full ID or bank card number, a PIN
-or a key. A refusal's event is written in a transaction of its own (the refused change rolled back).
+or a key. A change's events are written in its transaction; reads and refusals (the refused change
+rolled back) go through the worker's audit writer, committed before the call is answered.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.authz.decision import Decision
 from app.ops.card_lookup import CardRecord
 from app.ops.partner_keys import PartnerCaller
 from app.store.audit import append_event
-from app.store.db import take_write_lock
+from app.store.audit_writer import AuditWriter
 
 NO_CARD_CHAIN = "cn"
 """Where a probe that matched no card is recorded: there is no card tenant to file it under."""
@@ -43,6 +43,21 @@ def state_of(record: CardRecord) -> dict:
     }
 
 
+def _card_event(
+    call: CallInfo, action: str, record: CardRecord, decision: str, reason: str | None, **detail: object
+) -> dict:
+    return {
+        "actor": call.caller.label,
+        "action": action,
+        "target_type": "card",
+        "target_id": str(record.card.id),
+        "decision": decision,
+        "reason": reason,
+        "request_id": call.request_id,
+        "detail": call.detail(id_number_masked=record.card.id_number_masked, **detail),
+    }
+
+
 async def append_card_event(
     session: AsyncSession,
     call: CallInfo,
@@ -53,22 +68,14 @@ async def append_card_event(
     reason: str | None = None,
     **detail: object,
 ) -> None:
+    """An event of a card change, in the change's transaction."""
     await append_event(
-        session,
-        tenant=record.tenant_path,
-        actor=call.caller.label,
-        action=action,
-        target_type="card",
-        target_id=str(record.card.id),
-        decision=decision,
-        reason=reason,
-        request_id=call.request_id,
-        detail=call.detail(id_number_masked=record.card.id_number_masked, **detail),
+        session, tenant=record.tenant_path, **_card_event(call, action, record, decision, reason, **detail)
     )
 
 
 async def record_refusal(
-    sessions: async_sessionmaker[AsyncSession],
+    audit: AuditWriter,
     call: CallInfo,
     action: str,
     record: CardRecord,
@@ -78,60 +85,52 @@ async def record_refusal(
     **detail: object,
 ) -> None:
     """A refused decision on a card the caller presented correctly; `answer` is what the caller saw."""
-    async with sessions() as session, session.begin():
-        await take_write_lock(session)
-        await append_card_event(
-            session,
+    await audit.append(
+        record.tenant_path,
+        **_card_event(
             call,
             action,
             record,
             "deny",
-            reason=decision.reason.value if decision.reason else None,
+            decision.reason.value if decision.reason else None,
             answer=answer,
             grant_ids=list(decision.grant_ids),
             explanation=decision.explanation,
             state=state_of(record),
             **detail,
-        )
+        ),
+    )
 
 
-async def record_no_card(
-    sessions: async_sessionmaker[AsyncSession], call: CallInfo, action: str, id_number_masked: str
-) -> None:
+async def record_no_card(audit: AuditWriter, call: CallInfo, action: str, id_number_masked: str) -> None:
     """The presented ID number and card identifier matched no card."""
-    async with sessions() as session, session.begin():
-        await take_write_lock(session)
-        await append_event(
-            session,
-            tenant=NO_CARD_CHAIN,
-            actor=call.caller.label,
-            action=action,
-            target_type="card",
-            target_id="",
-            decision="deny",
-            reason="NOT_FOUND",
-            request_id=call.request_id,
-            detail=call.detail(id_number_masked=id_number_masked, answer="NOT_FOUND", matched=False),
-        )
+    await audit.append(
+        NO_CARD_CHAIN,
+        actor=call.caller.label,
+        action=action,
+        target_type="card",
+        target_id="",
+        decision="deny",
+        reason="NOT_FOUND",
+        request_id=call.request_id,
+        detail=call.detail(id_number_masked=id_number_masked, answer="NOT_FOUND", matched=False),
+    )
 
 
 async def record_read(
-    sessions: async_sessionmaker[AsyncSession],
-    call: CallInfo,
-    record: CardRecord,
-    decision: Decision,
-    purpose: str,
+    audit: AuditWriter, call: CallInfo, record: CardRecord, decision: Decision, purpose: str
 ) -> None:
     """An allowed read of a card's personal data."""
-    async with sessions() as session, session.begin():
-        await take_write_lock(session)
-        await append_card_event(
-            session,
+    await audit.append(
+        record.tenant_path,
+        **_card_event(
             call,
             "card.status",
             record,
             "allow",
+            None,
             purpose=purpose,
             grant_ids=list(decision.grant_ids),
             explanation=decision.explanation,
-        )
+        ),
+    )

@@ -10,6 +10,7 @@ import hmac
 from dataclasses import dataclass
 from functools import lru_cache
 
+from sqlalchemy import bindparam
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +21,7 @@ from app.domain.idnumber import normalize_id_number
 from app.settings import get_settings, resolve_keys
 from app.store.crypto import FieldCipher
 from app.store.db import take_write_lock
+from app.store.point_reads import PointReader
 from app.store.tables import Card, Tenant
 
 ID_CONTEXT = b"id_number"
@@ -53,8 +55,40 @@ class Presented:
 
 
 @dataclass(frozen=True)
+class CardRow:
+    """The columns of a card that deciding on it and answering about it need (no ciphertexts).
+
+    Read on every partner call, so it is a plain row, not an ORM object; the attribute names are
+    `Card`'s, so code that only reads a card takes either.
+    """
+
+    id: int
+    card_number: str
+    card_serial: str
+    bank_card_hash: bytes | None
+    service_bank_code: str
+    status: str
+    social_function: str
+    activation_channel: str | None
+    pin_state: str
+    pin_failures: int
+    pin_hash: str | None
+    financial_function: str | None
+    id_number_masked: str
+    bank_card_masked: str | None
+
+
+_ROW_COLUMNS = [getattr(Card, name) for name in CardRow.__dataclass_fields__]
+_BY_ID_HASH = (
+    select(*_ROW_COLUMNS, Tenant.path)
+    .join(Tenant, Tenant.id == Card.issuing_tenant_id)
+    .where(Card.id_number_hash == bindparam("id_hash"))
+)
+
+
+@dataclass(frozen=True)
 class CardRecord:
-    card: Card
+    card: Card | CardRow  # a row to read, or the locked ORM object a change updates
     tenant_path: str
 
     @property
@@ -75,7 +109,7 @@ def _same(a: str | bytes | None, b: str | bytes | None) -> bool:
     return hmac.compare_digest(a_bytes, b_bytes)
 
 
-def _matches(card: Card, presented: Presented) -> bool:
+def _matches(card: CardRow, presented: Presented) -> bool:
     checks = []
     if presented.card_number is not None:
         checks.append(_same(card.card_number, presented.card_number))
@@ -87,20 +121,14 @@ def _matches(card: Card, presented: Presented) -> bool:
     return bool(checks) and all(checks)
 
 
-async def find_card(session: AsyncSession, presented: Presented) -> CardRecord | None:
+async def find_card(reader: PointReader, presented: Presented) -> CardRecord | None:
     """The one card with this ID number whose other presented identifiers all match, else None.
 
     A person may hold several cards over time (a replaced card keeps its record), hence a list.
     """
     id_hash = card_cipher().lookup_hash(presented.id_number, context=ID_CONTEXT)
-    rows = (
-        await session.exec(
-            select(Card, Tenant.path)
-            .join(Tenant, Tenant.id == Card.issuing_tenant_id)
-            .where(Card.id_number_hash == id_hash)
-        )
-    ).all()
-    for card, path in rows:
+    for *values, path in await reader.all(_BY_ID_HASH, {"id_hash": id_hash}):
+        card = CardRow(*values)
         if _matches(card, presented):
             return CardRecord(card, path)
     return None

@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.authz.decision import CardFacts, Decision, OutletFacts, decide
@@ -47,8 +46,10 @@ from app.ops.card_audit import (
     state_of,
 )
 from app.ops.card_lookup import CardRecord, CardView, Presented, find_card, lock_card
+from app.ops.card_store import CardStore
 from app.ops.errors import OpsError
 from app.ops.partner_keys import PartnerCaller
+from app.store.audit_writer import AuditWriter
 from app.store.tables import Card
 from app.store.tables.common import utcnow
 
@@ -74,7 +75,7 @@ def _visible(policy: BusinessPolicy, caller: PartnerCaller, card_tenant: str, at
 
 
 async def _refuse(
-    sessions: async_sessionmaker[AsyncSession],
+    audit: AuditWriter,
     policy: BusinessPolicy,
     call: CallInfo,
     action: str,
@@ -85,9 +86,9 @@ async def _refuse(
 ) -> OpsError:
     """Audit a refused decision and return the error the caller sees."""
     if not _visible(policy, call.caller, record.tenant_path, at):
-        await record_refusal(sessions, call, action, record, decision, answer="NOT_FOUND", **detail)
+        await record_refusal(audit, call, action, record, decision, answer="NOT_FOUND", **detail)
         return _not_found()
-    await record_refusal(sessions, call, action, record, decision, answer="FORBIDDEN", **detail)
+    await record_refusal(audit, call, action, record, decision, answer="FORBIDDEN", **detail)
     reason = decision.reason.value if decision.reason else None
     return OpsError("FORBIDDEN", decision.explanation.get("why", "refused"), reason=reason)
 
@@ -96,7 +97,7 @@ async def _refuse(
 
 
 async def card_status(
-    sessions: async_sessionmaker[AsyncSession],
+    store: CardStore,
     policy: BusinessPolicy,
     call: CallInfo,
     presented: Presented,
@@ -104,18 +105,17 @@ async def card_status(
 ) -> CardView:
     """The card's states and masked numbers, if the outlet may perform `purpose` on it now."""
     service = parse_card_service(purpose)
-    async with sessions() as session:
-        record = await find_card(session, presented)
+    record = await find_card(store.reader, presented)
     if record is None:
-        await record_no_card(sessions, call, "card.status", mask_id_number(presented.id_number))
+        await record_no_card(store.audit, call, "card.status", mask_id_number(presented.id_number))
         raise _not_found()
     at = _now()
     decision = decide(policy, outlet_facts(call.caller), record.facts, service, at)
     if not decision.allowed:
         raise await _refuse(
-            sessions, policy, call, "card.status", record, decision, at, purpose=service.value
+            store.audit, policy, call, "card.status", record, decision, at, purpose=service.value
         )
-    await record_read(sessions, call, record, decision, service.value)
+    await record_read(store.audit, call, record, decision, service.value)
     return CardView.of(record)
 
 
@@ -209,23 +209,24 @@ def _pin_seen(record: CardRecord) -> tuple[str, str | None]:
 
 
 async def perform(
-    sessions: async_sessionmaker[AsyncSession], policy: BusinessPolicy, call: CallInfo, change: CardChange
+    store: CardStore, policy: BusinessPolicy, call: CallInfo, change: CardChange
 ) -> ChangeResult:
     key = idempotency.check_key(change.idempotency_key)
     digest = idempotency.request_hash(change.operation, change.fields)
     outlet_id = call.caller.outlet_id
     for _ in range(MAX_PIN_RACE_RETRIES):
-        async with sessions() as session:
+        async with store.sessions() as session:
             stored = await idempotency.stored_result(session, outlet_id, key, change.operation, digest)
-            record = None if stored else await find_card(session, change.presented)
         if stored:
             return _replay(stored)
+        record = await find_card(store.reader, change.presented)
         if record is None:
-            await record_no_card(sessions, call, change.operation, mask_id_number(change.presented.id_number))
+            masked = mask_id_number(change.presented.id_number)
+            await record_no_card(store.audit, call, change.operation, masked)
             raise _not_found()
         prepared = await change.prepare(record)
         try:
-            outcome = await _locked_change(sessions, policy, call, change, record, prepared, key, digest)
+            outcome = await _locked_change(store, policy, call, change, record, prepared, key, digest)
         except IntegrityError:
             # Another request with this key committed first (on another card): not the same input.
             raise OpsError(
@@ -246,7 +247,7 @@ class _Refused(Exception):
 
 
 async def _locked_change(
-    sessions: async_sessionmaker[AsyncSession],
+    store: CardStore,
     policy: BusinessPolicy,
     call: CallInfo,
     change: CardChange,
@@ -257,7 +258,7 @@ async def _locked_change(
 ) -> ChangeResult | None:
     """The change under the card's lock; None when the PIN changed since `prepare` (start over)."""
     try:
-        async with sessions() as session, session.begin():
+        async with store.sessions() as session, session.begin():
             record = await lock_card(session, seen.card.id)
             outlet_id = call.caller.outlet_id
             stored = await idempotency.stored_result(session, outlet_id, key, change.operation, digest)
@@ -283,7 +284,7 @@ async def _locked_change(
             await idempotency.remember(session, outlet_id, key, change.operation, digest, result)
     except _Refused as refused:
         raise await _refuse(
-            sessions,
+            store.audit,
             policy,
             call,
             change.operation,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, text
+from sqlalchemy import bindparam, insert, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,25 +22,34 @@ def canonical_json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
-def event_body(event: AuditEvent) -> dict[str, Any]:
-    """The hashed content of an event: everything but its own hash."""
+def _body(values: Mapping[str, Any], detail: Any) -> dict[str, Any]:
     return {
-        "tenant": event.tenant,
-        "seq": event.seq,
-        "at": event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "actor": event.actor,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "decision": event.decision,
-        "reason": event.reason,
-        "detail": orjson.loads(event.detail),
-        "request_id": event.request_id,
+        "tenant": values["tenant"],
+        "seq": values["seq"],
+        "at": values["at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": values["actor"],
+        "action": values["action"],
+        "target_type": values["target_type"],
+        "target_id": values["target_id"],
+        "decision": values["decision"],
+        "reason": values["reason"],
+        "detail": detail,
+        "request_id": values["request_id"],
     }
+
+
+def event_body(event: AuditEvent) -> dict[str, Any]:
+    """The hashed content of a stored event: everything but its own hash."""
+    return _body(event.model_dump(), orjson.loads(event.detail))
 
 
 def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical_json(body)).hexdigest()
+
+
+def chain_lock_key(tenant: str) -> str:
+    """The PostgreSQL advisory lock that serializes appends to `tenant`'s chain (hashed by hashtext)."""
+    return f"audit:{tenant}"
 
 
 async def _lock_chain(session: AsyncSession, tenant: str) -> None:
@@ -48,27 +58,28 @@ async def _lock_chain(session: AsyncSession, tenant: str) -> None:
     # reads the head.
     if session.bind.dialect.name == "postgresql":
         await session.exec(
-            text("select pg_advisory_xact_lock(hashtext(:k))"), params={"k": f"audit:{tenant}"}
+            text("select pg_advisory_xact_lock(hashtext(:k))"), params={"k": chain_lock_key(tenant)}
         )
     else:
         await take_write_lock(session)
 
 
+CHAIN_HEAD = (
+    select(AuditEvent.seq, AuditEvent.hash)
+    .where(AuditEvent.tenant == bindparam("tenant"))
+    .order_by(AuditEvent.seq.desc())
+    .limit(1)
+)
+
+
 async def _chain_head(session: AsyncSession, tenant: str) -> tuple[int, str]:
     """(last seq, last hash) of `tenant`'s chain, after taking its lock."""
     await _lock_chain(session, tenant)
-    last = (
-        await session.exec(
-            select(AuditEvent.seq, AuditEvent.hash)
-            .where(AuditEvent.tenant == tenant)
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-        )
-    ).first()
+    last = (await session.exec(CHAIN_HEAD, params={"tenant": tenant})).first()
     return (last[0], last[1]) if last else (0, GENESIS_HASH)
 
 
-def _new_event(
+def event_row(
     tenant: str,
     head: tuple[int, str],
     *,
@@ -81,25 +92,30 @@ def _new_event(
     reason: str | None = None,
     request_id: str | None = None,
     at: datetime | None = None,
-) -> AuditEvent:
+) -> dict[str, Any]:
+    """The column values of the event that follows `head` (last seq, last hash) in `tenant`'s chain.
+
+    The hash covers the detail as given; it is stored as canonical JSON, which reads back to the
+    same canonical bytes, so `event_body` of the stored row hashes the same.
+    """
     seq, prev_hash = head
-    event = AuditEvent(
-        tenant=tenant,
-        seq=seq + 1,
-        prev_hash=prev_hash,
-        hash="",
-        at=at or datetime.now(UTC),
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        decision=decision,
-        reason=reason,
-        detail=canonical_json(detail or {}).decode(),
-        request_id=request_id,
-    )
-    event.hash = chain_hash(prev_hash, event_body(event))
-    return event
+    row = {
+        "tenant": tenant,
+        "seq": seq + 1,
+        "prev_hash": prev_hash,
+        "hash": "",
+        "at": at or datetime.now(UTC),
+        "actor": actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "decision": decision,
+        "reason": reason,
+        "detail": canonical_json(detail or {}).decode(),
+        "request_id": request_id,
+    }
+    row["hash"] = chain_hash(prev_hash, _body(row, detail or {}))
+    return row
 
 
 async def append_event(session: AsyncSession, *, tenant: str, **fields: Any) -> AuditEvent:
@@ -108,7 +124,7 @@ async def append_event(session: AsyncSession, *, tenant: str, **fields: Any) -> 
     `fields`: actor, action, target_type, target_id and optionally detail, decision, reason,
     request_id, at.
     """
-    event = _new_event(tenant, await _chain_head(session, tenant), **fields)
+    event = AuditEvent(**event_row(tenant, await _chain_head(session, tenant), **fields))
     session.add(event)
     await session.flush()
     return event
@@ -122,9 +138,9 @@ async def append_events(session: AsyncSession, events: list[tuple[str, dict[str,
     for tenant, fields in events:
         if tenant not in heads:
             heads[tenant] = await _chain_head(session, tenant)
-        event = _new_event(tenant, heads[tenant], **fields)
-        heads[tenant] = (event.seq, event.hash)
-        rows.append(event.model_dump(exclude={"id"}))
+        row = event_row(tenant, heads[tenant], **fields)
+        heads[tenant] = (row["seq"], row["hash"])
+        rows.append(row)
     if rows:
         await session.exec(insert(AuditEvent), params=rows)
     return len(rows)

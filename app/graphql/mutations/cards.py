@@ -94,7 +94,7 @@ async def _perform(info: strawberry.Info, build) -> CardServicePayload:
     await check_rate(caller)
     change: CardChange = build()
     result = await card_services.perform(
-        info.context.sessions, info.context.business, CallInfo(caller, info.context.request_id), change
+        info.context.cards, info.context.business, CallInfo(caller, info.context.request_id), change
     )
     return CardServicePayload.from_result(result)
 

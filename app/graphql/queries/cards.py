@@ -39,7 +39,7 @@ class CardQueries:
         await check_rate(caller)
         presented = Presented.parse(id_number, card_number=card_number)
         view = await card_services.card_status(
-            info.context.sessions,
+            info.context.cards,
             info.context.business,
             CallInfo(caller, info.context.request_id),
             presented,
