@@ -21,6 +21,7 @@ from app.graphql.context import Context
 from app.graphql.limits import RequestSizeLimit
 from app.graphql.schema import build_schema
 from app.ops.card_store import CardStore
+from app.ops.rate_limit import close_limiters
 from app.settings import Settings, get_settings
 from app.store.audit_writer import AuditWriter
 from app.store.db import make_async_engine, make_session_factory
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await tailer.stop()
             await cards.close()
+            await close_limiters()
             await engine.dispose()
 
     guarded = RequestSizeLimit(

@@ -34,7 +34,7 @@ class Context:
     # This worker's card lookup and audit writer for partner calls.
     cards: CardStore
     _actor: asyncio.Task | None = field(default=None, repr=False)
-    _partner: asyncio.Task | None = field(default=None, repr=False)
+    _partner: PartnerCaller | None = field(default=None, repr=False)
 
     async def actor(self) -> Actor:
         """The authenticated person; raises UNAUTHENTICATED. Looked up once per request."""
@@ -47,10 +47,12 @@ class Context:
             return await authenticate(session, bearer_token(self.request))
 
     async def partner(self) -> PartnerCaller:
-        """The outlet a partner system acts as (X-Api-Key); raises UNAUTHENTICATED."""
-        if self._partner is None:
-            self._partner = asyncio.ensure_future(self._authenticate_partner())
-        return await self._partner
+        """The outlet a partner system acts as (X-Api-Key); raises UNAUTHENTICATED.
 
-    async def _authenticate_partner(self) -> PartnerCaller:
-        return await authenticate_partner(self.cards.reader, self.request.headers.get("x-api-key"))
+        Not shared through a task like `actor`: a verified key is answered from the worker's cache
+        without awaiting anything, so sibling fields that both miss it cost one extra point read.
+        """
+        if self._partner is None:
+            key = self.request.headers.get("x-api-key")
+            self._partner = await authenticate_partner(self.cards.reader, key)
+        return self._partner

@@ -25,11 +25,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import RedisStorage, Storage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import MemoryStorage as SyncMemoryStorage
 from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
 
 from app.ops.errors import OpsError
 from app.settings import get_settings
@@ -60,16 +61,15 @@ def parse_limit(text: str) -> RateLimitItem:
     return items[0]
 
 
-def _shared_storage(url: str, namespace: str) -> Storage | None:
-    """The storage every worker shares, or None when counting stays in this worker's memory."""
+def _redis_pool(url: str, namespace: str) -> ConnectionPool | None:
+    """The worker's own connection pool to a shared Redis (so it can close it), or None for memory.
+    Its connections carry the namespace as client name, so operators can tell them apart."""
     if url.startswith(("redis://", "rediss://")):
-        return RedisStorage(
-            f"async+{url}",
-            implementation="redispy",
-            key_prefix=namespace,
-            wrap_exceptions=True,
+        return ConnectionPool.from_url(
+            url,
             socket_timeout=REDIS_TIMEOUT_S,
             socket_connect_timeout=REDIS_TIMEOUT_S,
+            client_name=namespace,
         )
     if url == "memory://":
         return None
@@ -85,9 +85,22 @@ class PartnerLimiter:
     """
 
     def __init__(self, storage_url: str, namespace: str = NAMESPACE) -> None:
-        shared = _shared_storage(storage_url, namespace)
-        self.shared = MovingWindowRateLimiter(shared) if shared is not None else None
+        self.pool = _redis_pool(storage_url, namespace)
+        self.shared = None
+        if self.pool is not None:
+            storage = RedisStorage(
+                f"async+{storage_url}",
+                implementation="redispy",
+                key_prefix=namespace,
+                wrap_exceptions=True,
+                connection_pool=self.pool,
+            )
+            self.shared = MovingWindowRateLimiter(storage)
         self.memory = SyncMovingWindowRateLimiter(SyncMemoryStorage())
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.aclose()
 
     async def check(self, key_id: int, limit: RateLimitItem) -> None:
         """Count one call of the key; RATE_LIMITED (with retryAfter in seconds) past its limit."""
@@ -133,6 +146,14 @@ def limiter_for(storage_url: str) -> PartnerLimiter:
         if storage_url not in per_loop:
             per_loop[storage_url] = PartnerLimiter(storage_url)
         return per_loop[storage_url]
+
+
+async def close_limiters() -> None:
+    """Close this event loop's connections to the rate-limit storage (the worker is stopping)."""
+    with _limiters_lock:
+        limiters = list(_limiters.pop(asyncio.get_running_loop(), {}).values())
+    for limiter in limiters:
+        await limiter.close()
 
 
 async def check_rate(caller: PartnerCaller) -> None:

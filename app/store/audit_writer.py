@@ -227,6 +227,7 @@ class AuditWriter:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            await asyncio.sleep(0)  # let the requests already running in this round join the batch
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from app.ops.errors import OpsError
 from app.ops.partner_keys import PartnerCaller
-from app.ops.rate_limit import PartnerLimiter, check_rate, limiter_for, parse_limit
+from app.ops.rate_limit import PartnerLimiter, check_rate, close_limiters, limiter_for, parse_limit
 from app.settings import get_settings
 
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -121,3 +121,26 @@ async def test_an_unreachable_redis_falls_back_to_counting_in_the_worker(caplog)
     limiter = PartnerLimiter("redis://127.0.0.1:1", namespace=f"ssc-test:{uuid.uuid4().hex}")
     assert [await passes(limiter, 9, "2/minute") for _ in range(3)] == [True, True, False]
     assert "counting in this worker only" in caplog.text
+
+
+async def test_closing_the_limiters_closes_their_redis_connections(redis_namespace):
+    """A stopping worker leaves no connection open on the shared Redis."""
+    limiter = PartnerLimiter(REDIS_URL, namespace=redis_namespace)
+    await passes(limiter, 11, "4/minute")
+    client = aioredis.from_url(REDIS_URL)
+    try:
+
+        async def ours() -> int:
+            return sum(c.get("name") == redis_namespace for c in await client.client_list())
+
+        assert await ours() >= 1
+        await limiter.close()
+        assert await ours() == 0
+    finally:
+        await client.aclose()
+
+
+async def test_close_limiters_forgets_this_loops_limiters():
+    first = limiter_for("memory://")
+    await close_limiters()
+    assert limiter_for("memory://") is not first
