@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import uuid
 
@@ -62,7 +63,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Each worker keeps the business policy in memory and tails the change log (DESIGN.md §5).
     business = BusinessPolicy()
     tailer = PolicyTailer(
-        sessions, load=business.load, apply=business.apply, database_url=settings.database_url
+        sessions,
+        load=business.load,
+        apply=business.apply,
+        database_url=settings.database_url,
+        # The loaded policy is millions of long-lived objects; left to the cyclic garbage collector,
+        # every full collection walks them all (~17% of a partner worker's time, and its p99). Frozen,
+        # they are never scanned again; they hold no cycles, so reference counting still frees
+        # them when the policy is reloaded.
+        on_loaded=gc.freeze,
     )
     cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url))
     production = settings.env == "production"

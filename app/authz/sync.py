@@ -37,9 +37,10 @@ class PolicyTailer:
         database_url: str,
         poll_interval: float = 0.1,
         listen_poll_interval: float = 1.0,
+        on_loaded: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessions = sessions
-        self._load, self._apply = load, apply
+        self._load, self._apply, self._on_loaded = load, apply, on_loaded
         self.last_id = 0
         self._url = database_url
         self._postgres = make_url(database_url).get_backend_name() == "postgresql"
@@ -62,6 +63,7 @@ class PolicyTailer:
                 self._load(chunk)
                 count += len(chunk)
         self.loaded = True
+        self._on_loaded()
         return count
 
     async def catch_up(self) -> int:
