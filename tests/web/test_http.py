@@ -1,3 +1,5 @@
+import gc
+
 import httpx
 import pytest
 
@@ -56,3 +58,16 @@ async def test_unexpected_errors_are_masked(db_url):
     assert body["errors"][0]["message"] == "Internal server error"
     assert body["errors"][0]["extensions"] == {"code": "INTERNAL", "requestId": "req-42"}
     assert "tenant" not in body["errors"][0]["message"].lower()
+
+
+async def test_the_loaded_policy_is_frozen_out_of_the_garbage_collector(db_url, sessions, tenants_dir):
+    """A full GC pass must not walk the policy: the worker freezes what it holds once it is loaded."""
+    await apply_tenant_files(sessions, tenants_dir)
+    gc.unfreeze()
+    try:
+        with serve(create_app(Settings(database_url=db_url))) as base:
+            async with httpx.AsyncClient(timeout=5) as client:
+                assert (await client.get(f"{base}/readyz")).status_code == 200
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
