@@ -24,6 +24,7 @@ Events that belong to a change do not come here: they are written in the change'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -118,7 +119,11 @@ class _InLoopSQLite:
             self.statements.append(connection.cursor(), events, advisory_locks=False)
             connection.execute("COMMIT")
         except BaseException:
-            connection.rollback()
+            # Roll back first: a close alone is deferred while a failed statement is still alive,
+            # and would keep the write lock. The next batch starts on a fresh connection.
+            with contextlib.suppress(sqlite3.Error):
+                connection.rollback()
+            self.close()
             raise
         return True
 
@@ -147,17 +152,16 @@ class _Threaded:
 
     def write(self, events: list[Event]) -> None:
         connection = self._connection or self._open()
-        cursor = connection.cursor()
         try:
+            cursor = connection.cursor()
             if self.sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
             self.statements.append(cursor, events, advisory_locks=not self.sqlite)
             connection.commit()
+            cursor.close()
         except BaseException:
             self._discard()
             raise
-        finally:
-            cursor.close()
 
     def checkpoint(self) -> None:
         connection = self._connection or self._open()
@@ -172,9 +176,12 @@ class _Threaded:
         return connection
 
     def _discard(self) -> None:
-        # After a failure the connection's state is unknown (mid-transaction, broken): drop it.
+        # After a failure the connection's state is unknown (mid-transaction, broken): drop it,
+        # rolled back first so that no lock outlives it.
         connection, self._connection = self._connection, None
         if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.rollback()
             connection.invalidate()
 
     def close(self) -> None:
