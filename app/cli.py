@@ -27,11 +27,13 @@ tokens_cli = typer.Typer(help="Personal bearer tokens for administrators.", no_a
 demo_cli = typer.Typer(help="Synthetic demo data.", no_args_is_help=True)
 cards_cli = typer.Typer(help="Social security cards.", no_args_is_help=True)
 keys_cli = typer.Typer(help="Partner API keys (one outlet each).", no_args_is_help=True)
+idempotency_cli = typer.Typer(help="Idempotency records of partner mutations.", no_args_is_help=True)
 cli.add_typer(tenants_cli, name="tenants")
 cli.add_typer(tokens_cli, name="tokens")
 cli.add_typer(demo_cli, name="demo")
 cli.add_typer(cards_cli, name="cards")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(idempotency_cli, name="idempotency")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -278,6 +280,26 @@ def keys_revoke(
     except OpsError as e:
         raise _fail(f"{e.message} [{e.code}]") from None
     err.print(f"key {view.row.prefix}… (id {view.row.id}) of outlet {view.row.outlet_id} revoked.")
+
+
+@idempotency_cli.command("purge")
+def idempotency_purge(
+    older_than_hours: Annotated[
+        int | None,
+        typer.Option(min=1, max=8760, help="Age in hours; default: SSC_IDEMPOTENCY_RETENTION_HOURS."),
+    ] = None,
+) -> None:
+    """Delete partner mutations' idempotency records older than the retention (for a daily cron job).
+
+    A retry with a purged key is treated as a new call."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.ops.idempotency_purge import purge_idempotency_records
+
+    hours = get_settings().idempotency_retention_hours if older_than_hours is None else older_than_hours
+    cutoff = datetime.now(UTC) - timedelta(hours=hours)
+    deleted = _run_with_db(lambda sessions: purge_idempotency_records(sessions, older_than=cutoff))
+    out.print(f"purged {deleted} idempotency records older than {cutoff:%Y-%m-%dT%H:%M:%SZ} ({hours} h)")
 
 
 def main() -> None:

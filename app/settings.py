@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     # How long a worker trusts a verified partner key without asking the database again: the bound
     # on how late a revocation, an expiry or an outlet's closing reaches every worker. 0 disables.
     partner_key_cache_seconds: float = Field(default=1.0, ge=0, le=5)
+    # The highest rate limit a new partner key may be given (calls per second are compared, so
+    # 60000/minute equals 1000/second): one key must not be able to take a worker's whole capacity.
+    partner_rate_limit_max: str = "1000/second"
+    # How long a partner mutation's first answer is kept under its idempotency key (`ssc idempotency
+    # purge` deletes older ones). A partner retries a lost response within minutes, at worst after an
+    # outage of a few days; past this age the key is forgotten and a retry with it is treated as a new
+    # call, which acts again. The stored answers hold masked card data, so they are not kept for ever
+    # (at most a year).
+    idempotency_retention_hours: int = Field(default=72, ge=1, le=8760)
 
 
 def _load_or_create_dev_keys(path: Path) -> dict[str, str]:

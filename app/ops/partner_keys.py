@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from limits import RateLimitItem
 from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
@@ -81,13 +82,18 @@ async def create_partner_key(
     rate_limit: str | None = None,
     created_by: int | None = None,
     request_id: str | None = None,
+    max_rate_limit: str | None = None,
 ) -> IssuedKey:
-    """Issue a key for an open outlet inside the caller's transaction (authorization is the caller's)."""
+    """Issue a key for an open outlet inside the caller's transaction (authorization is the caller's).
+
+    `max_rate_limit` is the highest `rate_limit` allowed (default: the setting partner_rate_limit_max);
+    a benchmark that must not be limited passes its own."""
     if not 1 <= days <= MAX_DAYS:
         raise OpsError("BAD_INPUT", f"a key lives from 1 to {MAX_DAYS} days", field="days")
     if rate_limit is not None:
         rate_limit = rate_limit.strip()
-        parse_limit(rate_limit)
+        cap = get_settings().partner_rate_limit_max if max_rate_limit is None else max_rate_limit
+        _check_rate_cap(parse_limit(rate_limit), cap)
         if len(rate_limit) > 32:
             raise OpsError("BAD_INPUT", "write the rate limit in at most 32 characters", field="rateLimit")
     row = (
@@ -123,6 +129,18 @@ async def create_partner_key(
         detail={"key_id": stored.id, "prefix": stored.prefix, "expires_at": expires_at.isoformat()},
     )
     return IssuedKey(stored.id, outlet.id, key, stored.prefix, expires_at, KeyView(stored, tenant_path))
+
+
+def _check_rate_cap(limit: RateLimitItem, cap_text: str) -> None:
+    """BAD_INPUT when `limit` allows more calls per second than the cap (60000/minute = 1000/second)."""
+    cap = parse_limit(cap_text)
+    # a/p > c/q as a·q > c·p: whole numbers, no rounding at the boundary.
+    if limit.amount * cap.get_expiry() > cap.amount * limit.get_expiry():
+        raise OpsError(
+            "BAD_INPUT",
+            f"a key's rate limit may not exceed the platform's cap of {cap_text}",
+            field="rateLimit",
+        )
 
 
 _KEY_BY_HASH = (
@@ -330,6 +348,30 @@ async def _find(
     if len(rows) > 1:
         raise OpsError("CONFLICT", f"several keys start with {prefix}; name the key by its id")
     return (rows[0][0], rows[0][1]) if rows else None
+
+
+def may_read_keys(actor: Actor, tenant_path: str) -> bool:
+    """Whether the person may list the keys of an outlet of this department (prefix, state, expiry and
+    limit; never a key): whoever may read the outlet there, auditors included."""
+    return actor.guard.can("read", "outlet", tenant_path)
+
+
+async def keys_by_outlet(
+    sessions: async_sessionmaker[AsyncSession], outlet_ids: list[str]
+) -> list[list[PartnerKey]]:
+    """One query for a batch of outlets' keys (a DataLoader's batch), newest first, in the order asked."""
+    async with sessions() as session:
+        rows = (
+            await session.exec(
+                select(PartnerKey)
+                .where(PartnerKey.outlet_id.in_(outlet_ids))
+                .order_by(PartnerKey.created_at.desc(), PartnerKey.id.desc())
+            )
+        ).all()
+    found: dict[str, list[PartnerKey]] = {outlet_id: [] for outlet_id in outlet_ids}
+    for row in rows:
+        found[row.outlet_id].append(row)
+    return [found[outlet_id] for outlet_id in outlet_ids]
 
 
 async def _outlet_path(sessions: async_sessionmaker[AsyncSession], outlet_id: str) -> str | None:

@@ -8,11 +8,14 @@ from typing import Annotated
 import strawberry
 
 from app.graphql.dataloaders.outlet_grants import outlet_grants_loader
+from app.graphql.dataloaders.outlet_keys import outlet_keys_loader
 from app.graphql.dataloaders.tenants import tenant_loader
 from app.graphql.types.grant import Grant, GrantState
+from app.graphql.types.partner_key import PartnerKey
 from app.graphql.types.tenant import Tenant
-from app.ops import outlets
+from app.ops import outlets, partner_keys
 from app.ops.outlets import OutletView
+from app.ops.partner_keys import KeyView
 
 
 @strawberry.type(
@@ -91,6 +94,18 @@ class Outlet:
         rows = await outlet_grants_loader(info.context).load(self.id)
         wanted = state.value if state is not None else None
         return [Grant.from_row(g, path) for g, path in outlets.readable_grants(actor, rows, wanted)]
+
+    @strawberry.field(
+        description="The API keys partner systems use to act as this outlet, newest first: prefix, status, "
+        "expiry and rate limit, never the key itself. Empty (null) if your roles do not let you read "
+        "this outlet's keys."
+    )
+    async def partner_keys(self, info: strawberry.Info) -> list[PartnerKey] | None:
+        actor = await info.context.actor()
+        if not partner_keys.may_read_keys(actor, self.tenant_path):
+            return None
+        rows = await outlet_keys_loader(info.context).load(self.id)
+        return [PartnerKey.from_view(KeyView(row, self.tenant_path)) for row in rows]
 
     @strawberry.field(
         description="The card services this outlet may perform at `at` (default: now) for cards of its "

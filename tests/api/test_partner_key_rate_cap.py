@@ -1,0 +1,76 @@
+"""The cap on a partner key's own rate limit (setting partner_rate_limit_max, 1000/second): limits are
+compared in calls per second, a key above the cap is refused naming it, at the cap it is created."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.ops.errors import OpsError
+from app.ops.partner_keys import create_partner_key
+from app.ops.tenants_apply import apply_tenant_files
+from tests.api.conftest import error_code
+from tests.api.test_partner_keys import CREATE, TH_OUTLET, key_state
+
+
+@pytest.mark.parametrize("limit", ["1001/second", "60001/minute", "3600001/hour"])
+async def test_a_limit_above_the_cap_is_refused_and_nothing_is_written(api, sessions, limit):
+    before = await key_state(sessions)
+    body = await api.gql(CREATE, {"i": {"outletId": TH_OUTLET, "rateLimit": limit}}, who="gz_admin")
+    assert error_code(body) == "BAD_INPUT", body
+    assert body["errors"][0]["extensions"]["field"] == "rateLimit"
+    assert "1000/second" in body["errors"][0]["message"]
+    # Like every BAD_INPUT of createPartnerKey (after the permission check passed): no event either.
+    assert await key_state(sessions) == before
+
+
+@pytest.mark.parametrize("limit", ["1000/second", "60000/minute", "1000 per 1 second", "86400000/day"])
+async def test_a_limit_at_the_cap_is_accepted(api, limit):
+    body = await api.gql(CREATE, {"i": {"outletId": TH_OUTLET, "rateLimit": limit}}, who="gz_admin")
+    assert "errors" not in body, body
+    assert body["data"]["createPartnerKey"]["partnerKey"]["rateLimit"] == limit
+
+
+async def test_a_caller_may_set_its_own_cap(sessions, tenants_dir):
+    """What bench/partner.py does to measure without being limited."""
+    await apply_tenant_files(sessions, tenants_dir)
+    async with sessions() as session, session.begin():
+        issued = await create_partner_key(
+            session,
+            TH_OUTLET,
+            days=1,
+            actor="bench",
+            rate_limit="1000000/second",
+            max_rate_limit="1000000/second",
+        )
+    assert issued.view.row.rate_limit == "1000000/second"
+    with pytest.raises(OpsError) as refused:
+        async with sessions() as session, session.begin():
+            await create_partner_key(session, TH_OUTLET, days=1, actor="test", rate_limit="1000000/second")
+    assert refused.value.code == "BAD_INPUT" and "1000/second" in refused.value.message
+
+
+def test_the_command_line_applies_the_configured_cap(db_url, tmp_path, tenants_dir):
+    env = {
+        **os.environ,
+        "SSC_DATABASE_URL": db_url,
+        "SSC_KEY_FILE": str(tmp_path / "keys.env"),
+        "SSC_PARTNER_RATE_LIMIT_MAX": "600/minute",
+    }
+    ssc = str(Path(sys.executable).parent / "ssc")
+
+    def create(limit: str) -> subprocess.CompletedProcess:
+        args = [ssc, "keys", "create", "--outlet", TH_OUTLET, "--rate-limit", limit]
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+
+    assert subprocess.run([ssc, "tenants", "apply", str(tenants_dir)], env=env, timeout=60).returncode == 0
+    refused = create("11/second")
+    assert refused.returncode == 1 and "BAD_INPUT" in refused.stderr and "600/minute" in refused.stderr
+    assert refused.stdout == ""
+    accepted = create("10/second")
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.startswith("ssc_pk_")
