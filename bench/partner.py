@@ -1,14 +1,16 @@
 """Partner API benchmark (issue 5): cardStatus throughput and latency beside two baselines, and
 the card import rate.
 
-    python bench/partner.py [--cards 1000000] [--outlets 100000] [--seconds 10] [--concurrency 16]
+    python bench/partner.py [--cards 1000000] [--outlets 100000] [--seconds 10] [--rounds 3]
+                            [--concurrency 16]
 
 Builds a fresh SQLite database: the demo tenants, N outlets, and N cards written by `ssc cards
 import` from a generated CSV (the import is timed). A kind grant lets Guangdong's grassroots
 platforms answer inquiries; one platform gets a partner key. The real app runs under uvicorn (one
 worker, a separate process) with one extra plain Starlette endpoint doing the same work as
 cardStatus (bench/partner_app.py). A load generator on 127.0.0.1 then drives, one after the other:
-`{ __typename }` through GraphQL (the stack's ceiling), the plain endpoint, and cardStatus — with
+`{ __typename }` through GraphQL (the stack's ceiling), the plain endpoint, and cardStatus, taking
+turns for --rounds rounds (medians reported) — with
 `wrk` (Debian package `wrk`, one thread, bounded duration) when it is installed, else with a
 bounded Python async client, which itself tops out near 500 requests/s here. The generator shares
 the 2-core machine with the server. The last line is one JSON object.
@@ -44,6 +46,7 @@ STATUS = (
 OUTLET = "gz-th-wushan"
 START_TIMEOUT_S = 60
 UNLIMITED = "1000000/second"
+SCENARIOS = ("trivial", "plain", "card_status")
 
 
 async def prepare(url: str, workdir: Path, cards: int, outlets: int) -> tuple[str, list[dict], float]:
@@ -181,7 +184,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", type=int, default=1_000_000)
     parser.add_argument("--outlets", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="per scenario and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ssc-partner-") as tmp:
@@ -257,7 +261,6 @@ def main() -> None:
                 response = httpx.request(method, base + path, **kwargs)
                 if response.status_code != 200 or "errors" in response.text:
                     raise SystemExit(f"{name} does not answer as expected: {response.text[:300]}")
-            results = {}
             if shutil.which("wrk"):
                 pairs = [(c["card_number"], c["id_number"]) for c in cards]
                 status_body = json.dumps({"query": STATUS, "variables": {"c": "CARD", "i": "IDNO"}})
@@ -271,22 +274,43 @@ def main() -> None:
                         headers,
                     ),
                 }
-                for name, (path, template, items, hdrs) in scenarios.items():
-                    drive_wrk(
-                        base, workdir, name, path, template, items, hdrs, 2, args.concurrency
-                    )  # warm up
-                    results[name] = drive_wrk(
-                        base, workdir, name, path, template, items, hdrs, args.seconds, args.concurrency
+
+                def measure(name: str, seconds: float) -> tuple[float, float, float, int]:
+                    path, template, items, hdrs = scenarios[name]
+                    return drive_wrk(
+                        base, workdir, name, path, template, items, hdrs, seconds, args.concurrency
                     )
+
             else:
-                for name, make in (("trivial", trivial), ("plain", plain), ("card_status", graphql)):
-                    asyncio.run(drive(base, make, 1, args.concurrency))  # warm up
-                    rps, lat, errors = asyncio.run(drive(base, make, args.seconds, args.concurrency))
+                makers = {"trivial": trivial, "plain": plain, "card_status": graphql}
+
+                def measure(name: str, seconds: float) -> tuple[float, float, float, int]:
+                    rps, lat, errors = asyncio.run(drive(base, makers[name], seconds, args.concurrency))
                     lat.sort()
-                    results[name] = (rps, statistics.median(lat), lat[int(0.99 * (len(lat) - 1))], errors)
-            for name, (rps, p50, p99, errors) in results.items():
+                    return rps, statistics.median(lat), lat[int(0.99 * (len(lat) - 1))], errors
+
+            # The scenarios take turns, round after round, so that a passing disturbance on the shared
+            # machine hits all three alike; each figure is the median over the rounds.
+            rounds: dict[str, list[tuple[float, float, float, int]]] = {n: [] for n in SCENARIOS}
+            for name in SCENARIOS:
+                measure(name, 2)  # warm up
+            for _ in range(args.rounds):
+                for name in SCENARIOS:
+                    rounds[name].append(measure(name, args.seconds))
+            results = {
+                name: (
+                    statistics.median(r[0] for r in runs),
+                    statistics.median(r[1] for r in runs),
+                    statistics.median(r[2] for r in runs),
+                    sum(r[3] for r in runs),
+                )
+                for name, runs in rounds.items()
+            }
+            for name, runs in rounds.items():
                 print(
-                    f"{name}: {rps:,.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {errors} errors",
+                    f"{name}: " + ", ".join(f"{r[0]:,.0f}" for r in runs) + " req/s in the rounds; median "
+                    f"{results[name][0]:,.0f} req/s, p50 {results[name][1]:.2f} ms, "
+                    f"p99 {results[name][2]:.2f} ms, {results[name][3]} errors",
                     file=sys.stderr,
                 )
         finally:
