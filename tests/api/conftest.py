@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from app.ops.tenants_apply import apply_tenant_files
 from app.ops.tokens import create_principal_with_token
 from app.settings import Settings
+from app.store.tables import Tenant
 from app.web import create_app
+from tests.api.grant_helpers import GZ
 from tests.livesrv import serve
 
 PEOPLE = {
@@ -59,3 +62,27 @@ async def api(db_url, sessions, tenants_dir):
         tokens[name] = issued.token
     with serve(create_app(Settings(database_url=db_url))) as base:
         yield Api(base, tokens)
+
+
+@pytest.fixture
+async def served(db_url, sessions, tenants_dir):
+    """Like the `api` fixture, but keeping the app so a test can watch its engine."""
+    await apply_tenant_files(sessions, tenants_dir)
+    tokens = {}
+    for name, (tenant, role) in PEOPLE.items():
+        issued = await create_principal_with_token(
+            sessions, tenant_path=tenant, role=role, name=name.replace("_", ".")
+        )
+        tokens[name] = issued.token
+    app = create_app(Settings(database_url=db_url))
+    with serve(app) as base:
+        yield Api(base, tokens), app
+
+
+@pytest.fixture
+async def no_approval(api, sessions):
+    """Guangzhou decides alone (the demo tree makes it inherit two-person approval from Guangdong)."""
+    async with sessions() as session, session.begin():
+        tenant = (await session.exec(select(Tenant).where(Tenant.path == GZ))).one()
+        tenant.two_person_approval = False
+    return api

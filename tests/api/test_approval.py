@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from app.store.tables import AuditEvent, Ceiling, Principal, Tenant
 from tests.api.conftest import error_code
-from tests.api.test_grants import (
+from tests.api.grant_helpers import (
     APPROVE,
     GD,
     GZ,

@@ -11,7 +11,7 @@ from app.ops.bulk_grant import MAX_OUTLETS
 from app.ops.ceilings import set_ceiling
 from app.store.tables import AuditEvent, Ceiling, Grant, Tenant
 from tests.api.conftest import error_code
-from tests.api.test_grants import (
+from tests.api.grant_helpers import (
     GD,
     GZ,
     JAN,
@@ -24,7 +24,6 @@ from tests.api.test_grants import (
     business,
     call,
     db_state,
-    no_approval,  # noqa: F401  (a fixture)
 )
 
 BULK = (

@@ -7,8 +7,9 @@ import pytest
 from sqlmodel import select
 
 from app.store.tables import Card, IdempotencyRecord
-from tests.api.test_card_status import (
+from tests.api.partner_world import (
     CCB,
+    FIN,
     GD,
     GRASSROOTS,
     GZ,
@@ -36,10 +37,6 @@ async def world(db_url, sessions, tenants_dir):
 ACTIVATE = (
     "mutation($i: ActivateCardInput!) { activateCard(input: $i) { replayed card { status socialFunction"
     " activationChannel pinState } } }"
-)
-FIN = (
-    "mutation($i: ReportFinancialActivationInput!) { reportFinancialActivation(input: $i) { replayed"
-    " card { socialFunction activationChannel financialFunction bankCardMasked } } }"
 )
 BANK = "mutation($i: RecordBankServiceInput!) { recordBankService(input: $i) { card { financialFunction } } }"
 LOSS = {

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from app.store.tables import AuditEvent, Grant
 from tests.api.conftest import error_code
-from tests.api.test_grants import (
+from tests.api.grant_helpers import (
     GD,
     GZ,
     OUTSIDERS,
@@ -18,7 +18,6 @@ from tests.api.test_grants import (
     call,
     create,
     db_state,
-    no_approval,  # noqa: F401  (a fixture)
 )
 
 SET_CEILING = (

@@ -4,38 +4,36 @@ refused, what the grants query shows to whom, and that an active grant is enforc
 from __future__ import annotations
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
-from app.authz.policy_state import BusinessPolicy
-from app.authz.sync import PolicyTailer
 from app.ops.ceilings import set_ceiling
-from app.ops.tokens import create_principal_with_token
-from app.store.tables import AuditEvent, Ceiling, Grant, PolicyLine, Principal, RoleAssignment, Tenant
+from app.store.tables import AuditEvent
 from tests.api.conftest import error_code
+from tests.api.grant_helpers import (
+    GD,
+    GRANT_FIELDS,
+    GRANT_SERVICE,
+    GZ,
+    JAN,
+    NOW,
+    OUTSIDERS,
+    RESUME,
+    REVOKE,
+    SUSPEND,
+    SZ,
+    TH,
+    allowed,
+    assert_only_denial,
+    business,
+    call,
+    change,
+    create,
+    db_state,
+    grant_input,
+)
 
-GD = "cn/440000"
-GZ = "cn/440000/440100"
-SZ = "cn/440000/440300"
-TH = "cn/440000/440100/440106"
 FT = "cn/440000/440300/440304"
-NOW = "2026-06-01T00:00:00Z"
-JAN = "2026-01-01T00:00:00+00:00"
 
-GRANT_FIELDS = (
-    "{ id tenant outletId outletKind service validFrom validUntil documentRef reason state stateReason"
-    " proposedBy approvedBy version createdAt updatedAt }"
-)
-GRANT_SERVICE = "mutation($i: GrantServiceInput!) { grantService(input: $i) { grant " + GRANT_FIELDS + " } }"
-
-
-def _change_mutation(name: str) -> str:
-    return "mutation($i: ChangeGrantInput!) { " + name + "(input: $i) { grant " + GRANT_FIELDS + " } }"
-
-
-SUSPEND, RESUME, REVOKE, REJECT = map(
-    _change_mutation, ("suspendGrant", "resumeGrant", "revokeGrant", "rejectGrant")
-)
-APPROVE = "mutation($i: ApproveGrantInput!) { approveGrant(input: $i) { grant " + GRANT_FIELDS + " } }"
 GRANTS = (
     "query($t: String, $o: String, $s: String, $st: GrantState, $at: DateTime, $first: Int, $after: String)"
     " { grants(tenant: $t, outlet: $o, service: $s, state: $st, activeAt: $at, first: $first, after: $after)"
@@ -43,107 +41,6 @@ GRANTS = (
     " pageInfo { hasNextPage endCursor } } }"
 )
 GRANT = "query($id: ID!) { grant(id: $id) " + GRANT_FIELDS + " }"
-
-# Who must be refused a change in Guangzhou: a sibling city, a county acting upward, an auditor
-# of the city itself, and a caller without a token.
-OUTSIDERS = [
-    ("sz_admin", "FORBIDDEN"),
-    ("th_admin", "FORBIDDEN"),
-    ("gz_auditor", "FORBIDDEN"),
-    (None, "UNAUTHENTICATED"),
-]
-
-
-def grant_input(**kw) -> dict:
-    return {
-        "tenant": GZ,
-        "outletId": "gz-th-wushan",
-        "service": "password_change",
-        "validFrom": JAN,
-        "documentRef": "穗人社函〔2026〕7号",
-        **kw,
-    }
-
-
-@pytest.fixture
-async def no_approval(api, sessions):
-    """Guangzhou decides alone (the demo tree makes it inherit two-person approval from Guangdong)."""
-    async with sessions() as session, session.begin():
-        tenant = (await session.exec(select(Tenant).where(Tenant.path == GZ))).one()
-        tenant.two_person_approval = False
-    return api
-
-
-async def add_person(
-    sessions, name: str, tenant: str, role: str, *, created_by: str | None = None, more_roles=()
-) -> str:
-    """A person with a role (and maybe more, and a creator); returns their token."""
-    issued = await create_principal_with_token(sessions, tenant_path=tenant, role=role, name=name)
-    async with sessions() as session, session.begin():
-        person = await session.get(Principal, issued.principal_id)
-        if created_by is not None:
-            creator = (await session.exec(select(Principal).where(Principal.name == created_by))).one()
-            person.created_by = creator.id
-        for extra_role, extra_tenant in more_roles:
-            where = (await session.exec(select(Tenant).where(Tenant.path == extra_tenant))).one()
-            session.add(RoleAssignment(principal_id=person.id, tenant_id=where.id, role=extra_role))
-    return issued.token
-
-
-async def db_state(sessions) -> dict:
-    """Grants, ceilings and policy lines as they are, and the audit events (id, actor, action, decision)."""
-    async with sessions() as session:
-        return {
-            "grants": sorted(
-                (g.id, g.state, g.version, g.state_reason, g.approved_by)
-                for g in (await session.exec(select(Grant))).all()
-            ),
-            "ceilings": sorted(
-                (c.tenant_id, c.outlet_kind, c.services, c.version)
-                for c in (await session.exec(select(Ceiling))).all()
-            ),
-            "lines": (await session.exec(select(func.count()).select_from(PolicyLine))).one(),
-            "events": [
-                (e.id, e.actor, e.action, e.decision)
-                for e in (await session.exec(select(AuditEvent).order_by(AuditEvent.id))).all()
-            ],
-        }
-
-
-def assert_only_denial(before: dict, after: dict, who: str | None) -> None:
-    """Nothing changed but, for a known caller, exactly one denial event of theirs."""
-    assert {k: v for k, v in after.items() if k != "events"} == {
-        k: v for k, v in before.items() if k != "events"
-    }, who
-    assert after["events"][: len(before["events"])] == before["events"], who
-    added = after["events"][len(before["events"]) :]
-    if who is None:
-        assert added == []
-    else:
-        assert len(added) == 1 and added[0][1] == f"principal:{who.replace('_', '.')}", added
-        assert added[0][3] == "deny"
-
-
-async def business(sessions, db_url) -> BusinessPolicy:
-    """The business policy as a freshly started worker would load it from the database."""
-    state = BusinessPolicy()
-    await PolicyTailer(sessions, load=state.load, apply=state.apply, database_url=db_url).load()
-    return state
-
-
-def allowed(state: BusinessPolicy, outlet: str, outlet_tenant: str, service: str) -> bool:
-    """May the outlet perform the service on a card of its own tenant now?"""
-    return state.enforcer.enforce(f"outlet:{outlet}", outlet_tenant, outlet_tenant, service, NOW)
-
-
-async def create(api, who="gz_admin", **kw) -> dict:
-    body = await api.gql(GRANT_SERVICE, {"i": grant_input(**kw)}, who=who)
-    assert "errors" not in body, body
-    return body["data"]["grantService"]["grant"]
-
-
-async def call(api, query: str, variables: dict, who: str | None) -> dict:
-    return await api.gql(query, variables, who=who) if who else await api.gql(query, variables)
 
 
 # --- grantService ---------------------------------------------------------------------------------
@@ -245,11 +142,6 @@ async def test_grant_above_the_ceiling_names_the_ceiling_tenant(no_approval, ses
 
 
 # --- suspend, resume, revoke ----------------------------------------------------------------------
-
-
-def change(grant: dict | str, version: int, reason: str = "检查") -> dict:
-    gid = grant if isinstance(grant, str) else grant["id"]
-    return {"i": {"id": gid, "reason": reason, "expectedVersion": version}}
 
 
 async def test_suspend_resume_revoke(no_approval, sessions, db_url):

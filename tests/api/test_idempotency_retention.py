@@ -10,8 +10,7 @@ from sqlalchemy import update
 
 from app.ops.idempotency_purge import purge_idempotency_records
 from app.store.tables import IdempotencyRecord
-from tests.api.test_card_services import FIN
-from tests.api.test_card_status import GD, ICBC, card_row_of, events, grant, open_world, until_permitted
+from tests.api.partner_world import FIN, GD, ICBC, card_row_of, events, grant, open_world, until_permitted
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from app.ops.outlet_import import MAX_BYTES, MAX_ROWS
 from app.store.audit import GENESIS_HASH, chain_hash, event_body
 from app.store.tables import AuditEvent, Outlet, PolicyLine
 from tests.api.conftest import error_code
-from tests.api.test_outlets import GZ, SZ, TH, db_state, only_denials_added
+from tests.api.outlet_helpers import GZ, SZ, TH, db_state, only_denials_added
 
 IMPORT = "mutation($i: ImportOutletsInput!) { importOutlets(input: $i) { imported outletIds } }"
 HEADER = "id,tenant,kind,name,bank,nbs_code,address"

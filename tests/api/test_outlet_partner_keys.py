@@ -17,8 +17,8 @@ from app.ops.partner_keys import may_read_keys
 from app.store.crypto import secret_hash
 from app.store.tables import Outlet, PartnerKey, Tenant
 from tests.api.conftest import error_code
-from tests.api.test_outlets import GZ, served  # noqa: F401  (a fixture)
-from tests.api.test_partner_keys import CREATE, REVOKE, TH, TH_OUTLET
+from tests.api.key_helpers import CREATE, REVOKE, TH, TH_OUTLET
+from tests.api.outlet_helpers import GZ
 
 KEYS = (
     "query($id: String!) { outlet(id: $id) { id partnerKeys { id outletId tenantPath prefix rateLimit"
@@ -112,7 +112,7 @@ async def test_an_outlet_without_keys_has_an_empty_list(api):
     assert body["data"]["outlet"]["partnerKeys"] == []
 
 
-async def test_a_page_of_outlets_costs_one_query_for_all_their_keys(served, sessions):  # noqa: F811
+async def test_a_page_of_outlets_costs_one_query_for_all_their_keys(served, sessions):
     api, app = served
     now = datetime.now(UTC)
     async with sessions() as session, session.begin():

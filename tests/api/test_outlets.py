@@ -7,19 +7,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, insert
+from sqlalchemy import event, insert
 from sqlmodel import select
 
 from app.ops.grants import GrantRequest, grant_service
-from app.ops.tenants_apply import apply_tenant_files
-from app.ops.tokens import create_principal_with_token
-from app.settings import Settings
-from app.store.tables import AuditEvent, Grant, Outlet, PartnerKey, PolicyChange, PolicyLine, Tenant
-from app.web import create_app
-from tests.api.conftest import PEOPLE, Api, error_code
-from tests.livesrv import serve
+from app.store.tables import AuditEvent, Grant, Outlet, PartnerKey, PolicyLine, Tenant
+from tests.api.conftest import error_code
+from tests.api.outlet_helpers import GZ, SZ, TH, db_state, only_denials_added
 
-GZ, SZ, TH, YX = "cn/440000/440100", "cn/440000/440300", "cn/440000/440100/440106", "cn/440000/440100/440104"
+YX = "cn/440000/440100/440104"
 GZ_OUTLETS = 13  # outlets of Guangzhou and its districts in tenants/guangdong.toml
 
 OUTLETS = (
@@ -50,39 +46,6 @@ NEW = {"id": "th-new-hall", "tenant": TH, "kind": "hrss_hall", "name": "天河�
 
 def field_of(body: dict) -> str | None:
     return body["errors"][0]["extensions"].get("field")
-
-
-async def db_state(sessions) -> dict:
-    """Everything an outlet mutation may touch, so a refusal can be shown to have changed nothing."""
-    async with sessions() as session:
-        outlets = (await session.exec(select(Outlet).order_by(Outlet.id))).all()
-        grants = (await session.exec(select(Grant).order_by(Grant.id))).all()
-        keys = (await session.exec(select(PartnerKey).order_by(PartnerKey.id))).all()
-        events = (await session.exec(select(AuditEvent).order_by(AuditEvent.id))).all()
-        lines = (await session.exec(select(func.count()).select_from(PolicyLine))).one()
-        changes = (await session.exec(select(func.count()).select_from(PolicyChange))).one()
-    return {
-        "outlets": [o.model_dump() for o in outlets],
-        "grants": [(g.id, g.state, g.version) for g in grants],
-        "keys": [(k.id, k.revoked_at) for k in keys],
-        "lines": lines,
-        "changes": changes,
-        "events": [(e.tenant, e.seq, e.action, e.decision, e.actor) for e in events],
-    }
-
-
-def only_denials_added(before: dict, after: dict, who: str | None) -> None:
-    """Nothing changed but the denial's own audit event (none for an anonymous caller)."""
-    added = after["events"][len(before["events"]) :]
-    assert after["events"][: len(before["events"])] == before["events"]
-    assert {k: v for k, v in after.items() if k != "events"} == {
-        k: v for k, v in before.items() if k != "events"
-    }
-    if who is None:
-        assert added == []
-    else:
-        assert len(added) == 1, added
-        assert added[0][3] == "deny" and added[0][4] == f"principal:{who.replace('_', '.')}"
 
 
 async def create(api, who: str = "gz_admin", **fields) -> dict:
@@ -258,21 +221,6 @@ async def test_reading_needs_a_token(api):
 
 
 # --- statement count ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def served(db_url, sessions, tenants_dir):
-    """Like the `api` fixture, but keeping the app so a test can watch its engine."""
-    await apply_tenant_files(sessions, tenants_dir)
-    tokens = {}
-    for name, (tenant, role) in PEOPLE.items():
-        issued = await create_principal_with_token(
-            sessions, tenant_path=tenant, role=role, name=name.replace("_", ".")
-        )
-        tokens[name] = issued.token
-    app = create_app(Settings(database_url=db_url))
-    with serve(app) as base:
-        yield Api(base, tokens), app
 
 
 async def test_a_page_costs_the_same_statements_for_10_and_100_outlets(served, sessions):

@@ -14,7 +14,7 @@ from app.ops.errors import OpsError
 from app.ops.partner_keys import create_partner_key
 from app.ops.tenants_apply import apply_tenant_files
 from tests.api.conftest import error_code
-from tests.api.test_partner_keys import CREATE, TH_OUTLET, key_state
+from tests.api.key_helpers import CREATE, TH_OUTLET, key_state
 
 
 @pytest.mark.parametrize("limit", ["1001/second", "60001/minute", "3600001/hour"])

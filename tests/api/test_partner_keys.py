@@ -22,19 +22,9 @@ from app.settings import get_settings
 from app.store.point_reads import PointReader
 from app.store.tables import AuditEvent, PartnerKey
 from tests.api.conftest import error_code
+from tests.api.key_helpers import CREATE, REVOKE, TH, TH_OUTLET, key_state
 
-TH_OUTLET = "gz-th-pharm-dasenlin"  # a Tianhe (Guangzhou) pharmacy in tenants/guangdong.toml
-TH = "cn/440000/440100/440106"
 CACHE_S = get_settings().partner_key_cache_seconds
-
-CREATE = (
-    "mutation($i: CreatePartnerKeyInput!) { createPartnerKey(input: $i) { key prefix expiresAt"
-    " partnerKey { id outletId tenantPath prefix rateLimit status revokedAt } } }"
-)
-REVOKE = (
-    "mutation($i: RevokePartnerKeyInput!) { revokePartnerKey(input: $i) { partnerKey { id prefix status"
-    " revokedAt } } }"
-)
 WHOAMI = "{ partnerWhoAmI { outletId kind tenantPath bankCode rateLimit } }"
 CLOSE = "mutation($i: CloseOutletInput!) { closeOutlet(input: $i) { revokedPartnerKeyCount } }"
 
@@ -51,16 +41,6 @@ async def new_key(api, who: str = "gz_admin", **fields) -> dict:
     body = await api.gql(CREATE, {"i": {"outletId": TH_OUTLET, **fields}}, who=who)
     assert "errors" not in body, body
     return body["data"]["createPartnerKey"]
-
-
-async def key_state(sessions) -> dict:
-    async with sessions() as session:
-        keys = (await session.exec(select(PartnerKey).order_by(PartnerKey.id))).all()
-        events = (await session.exec(select(AuditEvent).order_by(AuditEvent.id))).all()
-    return {
-        "keys": [(k.id, k.outlet_id, k.revoked_at) for k in keys],
-        "events": [(e.tenant, e.action, e.decision, e.actor, e.detail) for e in events],
-    }
 
 
 def added_events(before: dict, after: dict) -> list[tuple]:

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from app.domain.pin import DEFAULT_PIN
-from tests.api.test_card_status import (
+from tests.api.partner_world import (
     GZ,
     HALL,
     TH,

@@ -1,0 +1,44 @@
+"""Outlet helpers shared by test_outlets.py and test_outlet_import.py: the tenants they use and the
+state an outlet mutation may touch, so a refusal can be shown to have changed nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from app.store.tables import AuditEvent, Grant, Outlet, PartnerKey, PolicyChange, PolicyLine
+
+GZ, SZ, TH = "cn/440000/440100", "cn/440000/440300", "cn/440000/440100/440106"
+
+
+async def db_state(sessions) -> dict:
+    """Everything an outlet mutation may touch, so a refusal can be shown to have changed nothing."""
+    async with sessions() as session:
+        outlets = (await session.exec(select(Outlet).order_by(Outlet.id))).all()
+        grants = (await session.exec(select(Grant).order_by(Grant.id))).all()
+        keys = (await session.exec(select(PartnerKey).order_by(PartnerKey.id))).all()
+        events = (await session.exec(select(AuditEvent).order_by(AuditEvent.id))).all()
+        lines = (await session.exec(select(func.count()).select_from(PolicyLine))).one()
+        changes = (await session.exec(select(func.count()).select_from(PolicyChange))).one()
+    return {
+        "outlets": [o.model_dump() for o in outlets],
+        "grants": [(g.id, g.state, g.version) for g in grants],
+        "keys": [(k.id, k.revoked_at) for k in keys],
+        "lines": lines,
+        "changes": changes,
+        "events": [(e.tenant, e.seq, e.action, e.decision, e.actor) for e in events],
+    }
+
+
+def only_denials_added(before: dict, after: dict, who: str | None) -> None:
+    """Nothing changed but the denial's own audit event (none for an anonymous caller)."""
+    added = after["events"][len(before["events"]) :]
+    assert after["events"][: len(before["events"])] == before["events"]
+    assert {k: v for k, v in after.items() if k != "events"} == {
+        k: v for k, v in before.items() if k != "events"
+    }
+    if who is None:
+        assert added == []
+    else:
+        assert len(added) == 1, added
+        assert added[0][3] == "deny" and added[0][4] == f"principal:{who.replace('_', '.')}"
