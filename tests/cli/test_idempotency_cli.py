@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from app.ops.tenants_apply import apply_tenant_files
-from tests.ops.test_idempotency_purge import HOUR, OUTLETS, add_records, remaining
+from tests.idempotency_records import HOUR, OUTLETS, add_records, remaining
 
 SSC = str(Path(sys.executable).parent / "ssc")
 

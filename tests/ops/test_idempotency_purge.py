@@ -3,7 +3,7 @@ each run leaves one audit event in the national chain."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -11,31 +11,8 @@ from sqlmodel import select
 
 from app.ops.idempotency_purge import purge_idempotency_records
 from app.ops.tenants_apply import apply_tenant_files
-from app.store.tables import AuditEvent, IdempotencyRecord
-
-OUTLETS = ("gz-th-hosp-tianhe", "gz-th-pharm-dasenlin", "gz-th-wushan")
-HOUR = timedelta(hours=1)
-
-
-async def add_records(sessions, ages: dict[tuple[str, str], timedelta]) -> None:
-    now = datetime.now(UTC)
-    async with sessions() as session, session.begin():
-        for (outlet, key), age in ages.items():
-            session.add(
-                IdempotencyRecord(
-                    outlet_id=outlet,
-                    key=key,
-                    operation="card.activate",
-                    request_hash="0" * 64,
-                    result="{}",
-                    created_at=now - age,
-                )
-            )
-
-
-async def remaining(sessions) -> set[tuple[str, str]]:
-    async with sessions() as session:
-        return {(r.outlet_id, r.key) for r in (await session.exec(select(IdempotencyRecord))).all()}
+from app.store.tables import AuditEvent
+from tests.idempotency_records import HOUR, OUTLETS, add_records, remaining
 
 
 async def purge_events(sessions) -> list[AuditEvent]:
