@@ -1,10 +1,16 @@
-"""Cards. ID and bank card numbers are AES-GCM ciphertext plus an HMAC for lookup, never clear text."""
+"""Cards. ID and bank card numbers are AES-GCM ciphertext plus an HMAC for lookup, never clear text.
+
+Uniqueness is kept by unique *indexes*, not table constraints: on SQLite a UNIQUE constraint is an
+index that can never be dropped, and the initial load of a card file (app/ops/card_import.py) drops
+the secondary indexes and builds them once at the end. Cards are found by ID hash (ix_card_id_hash);
+the bank card hash is only compared on the card found, so it has no index.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from app.store.tables.common import UTCDateTime, utcnow
@@ -13,10 +19,9 @@ from app.store.tables.common import UTCDateTime, utcnow
 class Card(SQLModel, table=True):
     __tablename__ = "card"
     __table_args__ = (
-        UniqueConstraint("issuing_tenant_id", "card_number", name="uq_card_tenant_number"),
-        UniqueConstraint("card_serial", name="uq_card_serial"),
+        Index("uq_card_tenant_number", "issuing_tenant_id", "card_number", unique=True),
+        Index("uq_card_serial", "card_serial", unique=True),
         Index("ix_card_id_hash", "id_number_hash"),
-        Index("ix_card_bank_card_hash", "bank_card_hash"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
