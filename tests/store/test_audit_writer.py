@@ -135,3 +135,27 @@ async def test_on_sqlite_the_loop_never_waits_for_another_writers_lock(sqlite_te
         assert [e.target_id for e in await events_of(make_session_factory(engine))] == ["1"]
     finally:
         await engine.dispose()
+
+
+async def test_on_sqlite_the_wal_is_checkpointed_and_restarted_between_batches(sqlite_template, tmp_path):
+    """In-loop commits do not checkpoint; the writer does, between its batches, so that under a
+    steady stream of calls the WAL is restarted instead of growing for as long as they last."""
+    path = tmp_path / "own.db"
+    shutil.copyfile(sqlite_template, path)
+    writer = AuditWriter(f"sqlite:///{path}", checkpoint_interval=0)
+
+    async def caller(n: int) -> None:
+        for i in range(60):
+            await writer.append("cn", **fields(n * 1000 + i))
+
+    probe = sqlite3.connect(path)
+    try:
+        await asyncio.gather(*(caller(n) for n in range(8)))  # ~60 batches, one after the other
+        # Asked while the writer is still open (closing the last connection checkpoints anyway).
+        _, wal_frames, _ = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        events = probe.execute("select count(*) from audit_event").fetchone()[0]
+    finally:
+        probe.close()
+        await writer.close()
+    assert events == 480
+    assert wal_frames < 50  # the frames since the last restart, not those of all ~60 batches
