@@ -1,9 +1,12 @@
-"""Outlet helpers shared by test_outlets.py and test_outlet_import.py: the tenants they use and the
-state an outlet mutation may touch, so a refusal can be shown to have changed nothing."""
+"""Outlet helpers shared by the outlet tests: the tenants they use, the state an outlet mutation may
+touch (so a refusal can be shown to have changed nothing), and the SQL a request runs."""
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, event, func
 from sqlmodel import select
 
 from app.store.tables import AuditEvent, Grant, Outlet, PartnerKey, PolicyChange, PolicyLine
@@ -42,3 +45,19 @@ def only_denials_added(before: dict, after: dict, who: str | None) -> None:
     else:
         assert len(added) == 1, added
         assert added[0][3] == "deny" and added[0][4] == f"principal:{who.replace('_', '.')}"
+
+
+@contextmanager
+def recorded_statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements `engine` runs inside the block, for counting the queries of a request."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if "policy_" not in statement:  # the policy tailer polls its log on the same engine
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

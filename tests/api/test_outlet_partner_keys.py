@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, insert, update
+from sqlalchemy import insert, update
 from sqlmodel import select
 
 from app.graphql.types.outlet import Outlet as OutletType
@@ -18,7 +18,7 @@ from app.store.crypto import secret_hash
 from app.store.tables import Outlet, PartnerKey, Tenant
 from tests.api.conftest import error_code
 from tests.api.key_helpers import CREATE, REVOKE, TH, TH_OUTLET
-from tests.api.outlet_helpers import GZ
+from tests.api.outlet_helpers import GZ, recorded_statements
 
 KEYS = (
     "query($id: String!) { outlet(id: $id) { id partnerKeys { id outletId tenantPath prefix rateLimit"
@@ -150,14 +150,7 @@ async def test_a_page_of_outlets_costs_one_query_for_all_their_keys(served, sess
         'query($first: Int) { outlets(search: "keyed-", first: $first) { edges { node { id'
         " partnerKeys { prefix status } } } } }"
     )
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        if "policy_" not in statement:  # the policy tailer polls its log on the same engine
-            statements.append(statement)
-
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(app.state.engine.sync_engine) as statements:
         counts = {}
         for size in (10, 100):
             statements.clear()
@@ -169,7 +162,5 @@ async def test_a_page_of_outlets_costs_one_query_for_all_their_keys(served, sess
                 assert [k["prefix"][7] for k in keys] == ["1", "0"], keys  # newest first
             counts[size] = len(statements)
             assert sum("partner_key" in s for s in statements) == 1
-    finally:
-        event.remove(app.state.engine.sync_engine, "before_cursor_execute", record)
     # token + roles, count + page, one batch of keys
     assert counts == {10: 5, 100: 5}, counts

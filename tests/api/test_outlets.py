@@ -7,13 +7,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 from sqlmodel import select
 
 from app.ops.grants import GrantRequest, grant_service
 from app.store.tables import AuditEvent, Grant, Outlet, PartnerKey, PolicyLine, Tenant
 from tests.api.conftest import error_code
-from tests.api.outlet_helpers import GZ, SZ, TH, db_state, only_denials_added
+from tests.api.outlet_helpers import GZ, SZ, TH, db_state, only_denials_added, recorded_statements
 
 YX = "cn/440000/440100/440104"
 GZ_OUTLETS = 13  # outlets of Guangzhou and its districts in tenants/guangdong.toml
@@ -263,14 +263,7 @@ async def test_a_page_costs_the_same_statements_for_10_and_100_outlets(served, s
         'query($first: Int) { outlets(search: "bulk-", first: $first) { totalCount edges { node {'
         " id tenant { path name } grants { id service state } effectiveServices } } } }"
     )
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        if "policy_" not in statement:  # the policy tailer polls its log on the same engine
-            statements.append(statement)
-
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(app.state.engine.sync_engine) as statements:
         counts = {}
         for size in (10, 100):
             statements.clear()
@@ -279,8 +272,6 @@ async def test_a_page_costs_the_same_statements_for_10_and_100_outlets(served, s
             assert len(edges) == size and all(len(e["node"]["grants"]) == 1 for e in edges)
             assert all(e["node"]["tenant"]["name"] for e in edges)
             counts[size] = len(statements)
-    finally:
-        event.remove(app.state.engine.sync_engine, "before_cursor_execute", record)
     # token + roles, count + page, one batch of tenants, one batch of grants
     assert counts == {10: 6, 100: 6}, counts
 
