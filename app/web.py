@@ -22,7 +22,7 @@ from app.graphql.context import Context
 from app.graphql.limits import RequestSizeLimit
 from app.graphql.schema import build_schema
 from app.ops.card_store import CardStore
-from app.ops.rate_limit import close_limiters
+from app.ops.rate_limit import PartnerLimiter
 from app.settings import Settings, get_settings
 from app.store.audit_writer import AuditWriter
 from app.store.db import make_async_engine, make_session_factory
@@ -32,10 +32,19 @@ log = logging.getLogger("ssc.web")
 
 
 class GraphQLApp(GraphQL):
-    def __init__(self, schema, cards: CardStore, business: BusinessPolicy, *, graphiql: bool) -> None:
+    def __init__(
+        self,
+        schema,
+        cards: CardStore,
+        business: BusinessPolicy,
+        limiter: PartnerLimiter,
+        *,
+        graphiql: bool,
+    ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
         self.cards = cards
         self.business = business
+        self.limiter = limiter
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Syntax and limit errors are raised while parsing, outside the error-masking extension:
@@ -53,6 +62,7 @@ class GraphQLApp(GraphQL):
             request_id=request_id[:64],
             business=self.business,
             cards=self.cards,
+            limiter=self.limiter,
         )
 
 
@@ -74,8 +84,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         on_loaded=gc.freeze,
     )
     cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url))
+    limiter = PartnerLimiter(settings.rate_limit_storage, settings.partner_rate_limit)
     production = settings.env == "production"
-    graphql = GraphQLApp(build_schema(settings), cards, business, graphiql=not production)
+    graphql = GraphQLApp(build_schema(settings), cards, business, limiter, graphiql=not production)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -101,7 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await tailer.stop()
             await cards.close()
-            await close_limiters()
+            await limiter.close()
             await engine.dispose()
 
     guarded = RequestSizeLimit(
@@ -121,5 +132,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.engine = engine
     app.state.business = business
     app.state.cards = cards
+    app.state.limiter = limiter
     app.state.tailer = tailer
     return app

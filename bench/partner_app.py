@@ -13,19 +13,18 @@ from app.ops.card_audit import CallInfo
 from app.ops.card_lookup import Presented
 from app.ops.errors import OpsError
 from app.ops.partner_keys import authenticate_partner
-from app.ops.rate_limit import check_rate
 from app.web import create_app
 
 
 def create_bench_app():
     app = create_app()
-    business, cards = app.state.business, app.state.cards
+    business, cards, limiter = app.state.business, app.state.cards, app.state.limiter
 
     async def plain_card_status(request: Request) -> JSONResponse:
         body = await request.json()
         try:
             caller = await authenticate_partner(cards.reader, request.headers.get("x-api-key"))
-            await check_rate(caller)
+            await limiter.check_call(caller)
             view = await card_services.card_status(
                 cards,
                 business,

@@ -17,6 +17,7 @@ from app.authz.policy_state import BusinessPolicy
 from app.ops.auth import Actor, authenticate
 from app.ops.card_store import CardStore
 from app.ops.partner_keys import PartnerCaller, authenticate_partner
+from app.ops.rate_limit import PartnerLimiter
 
 
 def bearer_token(request: Request) -> str | None:
@@ -33,6 +34,8 @@ class Context:
     business: BusinessPolicy
     # This worker's card lookup and audit writer for partner calls.
     cards: CardStore
+    # This worker's count of partner calls per key.
+    limiter: PartnerLimiter
     _actor: asyncio.Task | None = field(default=None, repr=False)
     _partner: PartnerCaller | None = field(default=None, repr=False)
 
@@ -56,3 +59,10 @@ class Context:
             key = self.request.headers.get("x-api-key")
             self._partner = await authenticate_partner(self.cards.reader, key)
         return self._partner
+
+    async def partner_call(self) -> PartnerCaller:
+        """The caller of one partner field: authenticated (once per request) and counted against its
+        key's rate limit (once per field); raises UNAUTHENTICATED or RATE_LIMITED."""
+        caller = await self.partner()
+        await self.limiter.check_call(caller)
+        return caller

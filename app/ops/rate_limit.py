@@ -9,18 +9,15 @@ a key may make up to W×N calls; `redis://host:port[/db]` keeps one count that e
 If Redis fails, the worker falls back to its own memory count (logged) rather than refusing every
 partner call: the limit protects capacity, it is not an authorization.
 
-Clients of the storage are bound to the event loop that created them, so there is one limiter per
-(event loop, storage URL), created on first use; an app server has one loop per worker.
+The app creates one limiter per worker (app/web.py) and closes it at shutdown. Its Redis
+connections and its memory count belong to the event loop that first uses them: one loop per worker.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-import threading
 import time
-import weakref
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -28,12 +25,11 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from limits.storage import MemoryStorage as SyncMemoryStorage
 from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
 from app.ops.errors import OpsError
-from app.settings import get_settings
+from app.ops.rate_window import LoopMemoryStorage
 
 if TYPE_CHECKING:
     from app.ops.partner_keys import PartnerCaller
@@ -79,12 +75,13 @@ def _redis_pool(url: str, namespace: str) -> ConnectionPool | None:
 class PartnerLimiter:
     """Counts calls per partner key in one storage, falling back to memory if that storage fails.
 
-    Memory is counted with the library's synchronous API, right in the event loop: its async
-    memory storage starts a task and a thread hop on nearly every call to expire old entries, which
-    cost more than the rest of a partner call's checks together.
+    Memory is counted with the library's synchronous API, right in the event loop, in a storage of
+    our own (app/ops/rate_window.py): the library's memory storages expire entries from a timer
+    thread or a task that cost more than the rest of a partner call's checks together.
     """
 
-    def __init__(self, storage_url: str, namespace: str = NAMESPACE) -> None:
+    def __init__(self, storage_url: str, default_limit: str, namespace: str = NAMESPACE) -> None:
+        self.default_limit = default_limit
         self.pool = _redis_pool(storage_url, namespace)
         self.shared = None
         if self.pool is not None:
@@ -96,11 +93,15 @@ class PartnerLimiter:
                 connection_pool=self.pool,
             )
             self.shared = MovingWindowRateLimiter(storage)
-        self.memory = SyncMovingWindowRateLimiter(SyncMemoryStorage())
+        self.memory = SyncMovingWindowRateLimiter(LoopMemoryStorage())
 
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.aclose()
+
+    async def check_call(self, caller: PartnerCaller) -> None:
+        """Count a partner call against its key's limit (or the default); RATE_LIMITED past it."""
+        await self.check(caller.key_id, parse_limit(caller.rate_limit or self.default_limit))
 
     async def check(self, key_id: int, limit: RateLimitItem) -> None:
         """Count one call of the key; RATE_LIMITED (with retryAfter in seconds) past its limit."""
@@ -130,34 +131,3 @@ def _limited(limit: RateLimitItem, reset: float) -> OpsError:
         f"this key's limit ({limit}) is reached; retry in {retry_after} s",
         retryAfter=retry_after,
     )
-
-
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, PartnerLimiter]] = (
-    weakref.WeakKeyDictionary()
-)
-_limiters_lock = threading.Lock()
-
-
-def limiter_for(storage_url: str) -> PartnerLimiter:
-    """This event loop's limiter for the storage, created on first use."""
-    loop = asyncio.get_running_loop()
-    with _limiters_lock:
-        per_loop = _limiters.setdefault(loop, {})
-        if storage_url not in per_loop:
-            per_loop[storage_url] = PartnerLimiter(storage_url)
-        return per_loop[storage_url]
-
-
-async def close_limiters() -> None:
-    """Close this event loop's connections to the rate-limit storage (the worker is stopping)."""
-    with _limiters_lock:
-        limiters = list(_limiters.pop(asyncio.get_running_loop(), {}).values())
-    for limiter in limiters:
-        await limiter.close()
-
-
-async def check_rate(caller: PartnerCaller) -> None:
-    """Count a partner call against its key's limit (or the default); RATE_LIMITED past it."""
-    settings = get_settings()
-    limit = parse_limit(caller.rate_limit or settings.partner_rate_limit)
-    await limiter_for(settings.rate_limit_storage).check(caller.key_id, limit)

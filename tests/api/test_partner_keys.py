@@ -13,16 +13,23 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import update
 from sqlmodel import select
 
 from app.ops.errors import OpsError
 from app.ops.partner_keys import authenticate_partner, create_partner_key
-from app.settings import get_settings
+from app.ops.rate_limit import NAMESPACE, parse_limit
+from app.ops.tenants_apply import apply_tenant_files
+from app.settings import Settings, get_settings
 from app.store.point_reads import PointReader
 from app.store.tables import AuditEvent, PartnerKey
-from tests.api.conftest import error_code
+from app.web import create_app
+from tests.api.conftest import Api, error_code
 from tests.api.key_helpers import CREATE, REVOKE, TH, TH_OUTLET, key_state
+from tests.livesrv import serve
+
+REDIS_URL = "redis://127.0.0.1:6379"
 
 CACHE_S = get_settings().partner_key_cache_seconds
 WHOAMI = "{ partnerWhoAmI { outletId kind tenantPath bankCode rateLimit } }"
@@ -248,6 +255,39 @@ async def test_a_key_past_its_rate_limit_is_told_when_to_retry(api):
     assert error_code(refused) == "RATE_LIMITED"
     assert 1 <= refused["errors"][0]["extensions"]["retryAfter"] <= 60
     assert "errors" not in await partner_call(api, other["key"])  # each key has its own count
+
+
+async def test_a_worker_counting_in_redis_shares_the_count_and_closes_its_connections(
+    db_url, sessions, tenants_dir
+):
+    """Two app instances stand for two workers on one Redis: the limit holds across them, and each
+    closes its connections when it stops."""
+    await apply_tenant_files(sessions, tenants_dir)
+    async with sessions() as session, session.begin():
+        issued = await create_partner_key(session, TH_OUTLET, days=1, actor="test", rate_limit="3/minute")
+    settings = Settings(database_url=db_url, rate_limit_storage=REDIS_URL)
+    redis = aioredis.from_url(REDIS_URL)
+
+    async def connections() -> int:
+        return sum(c.get("name") == NAMESPACE for c in await redis.client_list())
+
+    async def forget_the_count() -> None:  # key ids repeat from one test database to the next
+        count_key = parse_limit("3/minute").key_for(str(issued.key_id))
+        stored = [k async for k in redis.scan_iter(match=f"{NAMESPACE}*{count_key}")]
+        if stored:
+            await redis.delete(*stored)
+
+    try:
+        await forget_the_count()
+        before = await connections()
+        with serve(create_app(settings)) as first, serve(create_app(settings)) as second:
+            answers = [await partner_call(Api(base, {}), issued.key) for base in (first, second) * 2]
+            assert await connections() > before
+        assert [error_code(a) for a in answers] == [None, None, None, "RATE_LIMITED"]
+        assert await connections() == before
+    finally:
+        await forget_the_count()
+        await redis.aclose()
 
 
 # --- the command line -----------------------------------------------------------------------------

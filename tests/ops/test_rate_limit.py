@@ -13,10 +13,10 @@ import redis.asyncio as aioredis
 
 from app.ops.errors import OpsError
 from app.ops.partner_keys import PartnerCaller
-from app.ops.rate_limit import PartnerLimiter, check_rate, close_limiters, limiter_for, parse_limit
-from app.settings import get_settings
+from app.ops.rate_limit import PartnerLimiter, parse_limit
 
 REDIS_URL = "redis://127.0.0.1:6379"
+DEFAULT = "5/second"
 
 
 def caller(key_id: int, rate_limit: str | None = None) -> PartnerCaller:
@@ -57,7 +57,7 @@ def test_limits_are_parsed_strictly():
 
 
 async def test_memory_window_refuses_past_the_limit_and_frees_up_after_it():
-    limiter = PartnerLimiter("memory://")
+    limiter = PartnerLimiter("memory://", DEFAULT)
     assert [await passes(limiter, 1, "3/second") for _ in range(4)] == [True, True, True, False]
     assert await passes(limiter, 2, "3/second")  # another key, another count
     with pytest.raises(OpsError) as refused:
@@ -70,7 +70,7 @@ async def test_memory_window_refuses_past_the_limit_and_frees_up_after_it():
 async def test_the_moving_window_has_no_boundary_burst():
     """A fixed window lets 2N through across a boundary; the moving window never more than N in any
     interval of one period."""
-    limiter = PartnerLimiter("memory://")
+    limiter = PartnerLimiter("memory://", DEFAULT)
     loop = asyncio.get_running_loop()
     allowed = []
     for _ in range(25):
@@ -81,29 +81,27 @@ async def test_the_moving_window_has_no_boundary_burst():
     assert all(later - earlier >= 0.99 for earlier, later in zip(allowed, allowed[5:], strict=False))
 
 
-async def test_check_rate_uses_the_keys_own_limit_or_the_default():
-    default = parse_limit(get_settings().partner_rate_limit).amount
-    for _ in range(default):
-        await check_rate(caller(101))
+async def test_a_call_counts_against_the_keys_own_limit_or_the_default():
+    limiter = PartnerLimiter("memory://", DEFAULT)
+    for _ in range(parse_limit(DEFAULT).amount):
+        await limiter.check_call(caller(101))
     with pytest.raises(OpsError) as refused:
-        await check_rate(caller(101))
+        await limiter.check_call(caller(101))
     assert refused.value.code == "RATE_LIMITED"
-    await check_rate(caller(102, "1/minute"))
+    await limiter.check_call(caller(102, "1/minute"))
     with pytest.raises(OpsError) as refused:
-        await check_rate(caller(102, "1/minute"))
+        await limiter.check_call(caller(102, "1/minute"))
     assert 1 <= refused.value.extensions["retryAfter"] <= 60
 
 
-async def test_one_limiter_per_event_loop_and_storage():
-    assert limiter_for("memory://") is limiter_for("memory://")
-    assert limiter_for("memory://") is not limiter_for(REDIS_URL)
+def test_only_memory_and_redis_storages_are_accepted():
     with pytest.raises(ValueError, match="memcached://"):
-        limiter_for("memcached://127.0.0.1:11211")
+        PartnerLimiter("memcached://127.0.0.1:11211", DEFAULT)
 
 
 async def test_redis_shares_one_count_among_workers(redis_namespace):
     """Two limiters stand for two workers: together they let the limit through once, not twice."""
-    workers = [PartnerLimiter(REDIS_URL, namespace=redis_namespace) for _ in range(2)]
+    workers = [PartnerLimiter(REDIS_URL, DEFAULT, namespace=redis_namespace) for _ in range(2)]
     results = [await passes(workers[i % 2], 5, "4/minute") for i in range(8)]
     assert results == [True] * 4 + [False] * 4
     client = aioredis.from_url(REDIS_URL)
@@ -118,14 +116,14 @@ async def test_redis_shares_one_count_among_workers(redis_namespace):
 
 
 async def test_an_unreachable_redis_falls_back_to_counting_in_the_worker(caplog):
-    limiter = PartnerLimiter("redis://127.0.0.1:1", namespace=f"ssc-test:{uuid.uuid4().hex}")
+    limiter = PartnerLimiter("redis://127.0.0.1:1", DEFAULT, namespace=f"ssc-test:{uuid.uuid4().hex}")
     assert [await passes(limiter, 9, "2/minute") for _ in range(3)] == [True, True, False]
     assert "counting in this worker only" in caplog.text
 
 
 async def test_closing_the_limiters_closes_their_redis_connections(redis_namespace):
     """A stopping worker leaves no connection open on the shared Redis."""
-    limiter = PartnerLimiter(REDIS_URL, namespace=redis_namespace)
+    limiter = PartnerLimiter(REDIS_URL, DEFAULT, namespace=redis_namespace)
     await passes(limiter, 11, "4/minute")
     client = aioredis.from_url(REDIS_URL)
     try:
@@ -138,9 +136,3 @@ async def test_closing_the_limiters_closes_their_redis_connections(redis_namespa
         assert await ours() == 0
     finally:
         await client.aclose()
-
-
-async def test_close_limiters_forgets_this_loops_limiters():
-    first = limiter_for("memory://")
-    await close_limiters()
-    assert limiter_for("memory://") is not first

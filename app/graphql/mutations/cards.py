@@ -12,7 +12,6 @@ from app.graphql.types.card import CardServicePayload
 from app.ops import card_changes, card_services
 from app.ops.card_audit import CallInfo
 from app.ops.card_services import CardChange
-from app.ops.rate_limit import check_rate
 
 _KEY = "Your unique id for this request (8-64 of A-Z, a-z, 0-9, '.', '_', ':', '-'); reuse it only to retry."
 _CARD_NUMBER = "The card number (卡号) printed on the card."
@@ -90,8 +89,7 @@ class RecordBankServiceInput:
 
 
 async def _perform(info: strawberry.Info, build) -> CardServicePayload:
-    caller = await info.context.partner()
-    await check_rate(caller)
+    caller = await info.context.partner_call()
     change: CardChange = build()
     result = await card_services.perform(
         info.context.cards, info.context.business, CallInfo(caller, info.context.request_id), change

@@ -10,7 +10,6 @@ from app.graphql.types.card import CardServicePermission, CardStatus
 from app.ops import card_services
 from app.ops.card_audit import CallInfo
 from app.ops.card_lookup import Presented
-from app.ops.rate_limit import check_rate
 
 
 def _arg(description: str):
@@ -35,8 +34,7 @@ class CardQueries:
             _arg("The card service you are about to perform, which your outlet must hold for this card."),
         ] = "info_inquiry",
     ) -> CardStatus:
-        caller = await info.context.partner()
-        await check_rate(caller)
+        caller = await info.context.partner_call()
         presented = Presented.parse(id_number, card_number=card_number)
         view = await card_services.card_status(
             info.context.cards,
@@ -52,7 +50,6 @@ class CardQueries:
         "cards of its own department and of each department above it, with the grants behind each."
     )
     async def my_permissions(self, info: strawberry.Info) -> list[CardServicePermission]:
-        caller = await info.context.partner()
-        await check_rate(caller)
+        caller = await info.context.partner_call()
         found = card_services.my_permissions(info.context.business, caller)
         return [CardServicePermission.from_permission(p) for p in found]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import strawberry
 
 from app.graphql.types.partner_key import PartnerIdentity
-from app.ops.rate_limit import check_rate
 
 
 @strawberry.type
@@ -16,6 +15,5 @@ class PartnerKeyQueries:
         "(RATE_LIMITED with extensions.retryAfter in seconds)."
     )
     async def partner_who_am_i(self, info: strawberry.Info) -> PartnerIdentity:
-        caller = await info.context.partner()
-        await check_rate(caller)
+        caller = await info.context.partner_call()
         return PartnerIdentity.from_caller(caller)
