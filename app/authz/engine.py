@@ -294,8 +294,7 @@ class IndexedEnforcer:
     def explain(self, *request: str) -> Explanation:
         """The decision with the lines behind it (all of them, not just the first one Casbin saw)."""
         self._check_shape(request)
-        roles = self._roles(request)  # once for both the decision and the lines (every partner call)
-        allowed = self._decide(request, roles) if self._policy_count else self._decide_without_policy(request)
+        roles = self._roles(request)
         allow: list[Line] = []
         deny: list[Line] = []
         inactive: list[Line] = []
@@ -310,6 +309,13 @@ class IndexedEnforcer:
                         deny.append(line)
                 elif effect == "allow":
                     inactive.append(line)
+        # The decision follows from the matching lines found (no second pass, as in `_decide`).
+        if not self._policy_count:
+            allowed = self._decide_without_policy(request)
+        elif self._allow_wins:
+            allowed = bool(allow)
+        else:
+            allowed = not deny and (bool(allow) or self._deny_only)
         return Explanation(
             allowed=allowed,
             allow=tuple(allow),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from app.store.policy import ProjectedLine
@@ -21,7 +22,21 @@ def policy_time(moment: datetime | None) -> str:
     """Fixed-width UTC text, so string order is time order; None is the open end."""
     if moment is None:
         return OPEN_END
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_current: tuple[int, str] = (0, OPEN_END)
+
+
+def policy_time_now() -> str:
+    """`policy_time` of the current second. Every partner call asks; the text changes only once a
+    second, and formatting a datetime costs more than the rest of the decision's bookkeeping."""
+    global _current
+    second = int(time.time())
+    if second != _current[0]:
+        _current = (second, time.strftime(_TIME_FORMAT, time.gmtime(second)))
+    return _current[1]
 
 
 def outlet_group_line(outlet_id: str, kind: str, tenant_path: str) -> ProjectedLine:

@@ -14,9 +14,9 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 
+from app.graphql.validation_cache import QueryValidationCache, ValidationResults
 from app.settings import Settings
 
 CACHE_SIZE = 256
@@ -26,8 +26,8 @@ def limit_extensions(settings: Settings) -> list[Callable]:
     """Factories, not instances: strawberry builds fresh extensions for every request.
 
     QueryDepthLimiter and MaxAliasesLimiter define a new validation rule class each time they are
-    built; built per request, the rules never repeat and ValidationCache (keyed by them) never hits,
-    so every request was validated anew. Their rule classes are made once here and reused.
+    built; built per request, their rules would differ every time. They are made once here, so a
+    query text always meets the same rules and its validation can be remembered by its text.
     """
     rules = [
         *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
@@ -35,11 +35,12 @@ def limit_extensions(settings: Settings) -> list[Callable]:
     ]
     if settings.env == "production":
         rules += DisableIntrospection().validation_rules
+    validated = ValidationResults(CACHE_SIZE)
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: QueryValidationCache(validated),
     ]
 
 

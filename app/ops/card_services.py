@@ -22,14 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.authz.decision import CardFacts, Decision, OutletFacts, decide
 from app.authz.policy_state import BusinessPolicy
-from app.authz.projection import outlet_subject, policy_time
+from app.authz.projection import outlet_subject, policy_time_now
 from app.domain.card import CardState, CardStatus, PinState, SocialFunction
 from app.domain.catalogue import CardService, parse_card_service
 from app.domain.errors import DomainError
@@ -58,10 +57,6 @@ MAX_PIN_RACE_RETRIES = 3
 
 def outlet_facts(caller: PartnerCaller) -> OutletFacts:
     return OutletFacts(caller.outlet_id, caller.outlet_kind, caller.tenant_path, caller.bank_code)
-
-
-def _now() -> str:
-    return policy_time(datetime.now(UTC))
 
 
 def _not_found() -> OpsError:
@@ -109,7 +104,7 @@ async def card_status(
     if record is None:
         await record_no_card(store.audit, call, "card.status", mask_id_number(presented.id_number))
         raise _not_found()
-    at = _now()
+    at = policy_time_now()
     decision = decide(policy, outlet_facts(call.caller), record.facts, service, at)
     if not decision.allowed:
         raise await _refuse(
@@ -139,7 +134,7 @@ def my_permissions(policy: BusinessPolicy, caller: PartnerCaller) -> list[Permis
     """Card services the outlet may perform now on cards of its own tenant and of each ancestor
     (financial ones on cards of its own bank), with the grants behind each."""
     outlet = outlet_facts(caller)
-    at = _now()
+    at = policy_time_now()
     found = []
     for tenant in ancestor_paths(caller.tenant_path):
         for service in CardService:
@@ -266,7 +261,7 @@ async def _locked_change(
                 return _replay(stored)
             if _pin_seen(record) != _pin_seen(seen):
                 return None
-            at = _now()
+            at = policy_time_now()
             facts = replace(record.facts, state=change.decision_state(record.state))
             decision = decide(policy, outlet_facts(call.caller), facts, change.service, at, change.channel)
             if not decision.allowed:
