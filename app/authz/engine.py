@@ -34,6 +34,7 @@ import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import product
 from pathlib import Path
 
@@ -579,20 +580,22 @@ def _candidates(key: KeyField) -> Candidates:
     ]
 
 
-def _common_ancestors(a: str, b: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def _common_ancestors(a: str, b: str) -> tuple[str, ...]:
     """The paths D with dom_in(a, D) and dom_in(b, D), root first.
 
     Both ancestor lists are prefix chains cut at each "/", so the common ancestors are exactly
-    their common leading run: cheaper than calling dom_in on each candidate.
+    their common leading run: cheaper than calling dom_in on each candidate. Remembered, because
+    every partner call asks for its (outlet tenant, card tenant) pair, and there are few pairs.
     """
     if a == b:
-        return ancestor_paths(a)
+        return tuple(ancestor_paths(a))
     common = []
     for x, y in zip(ancestor_paths(a), ancestor_paths(b), strict=False):
         if x != y:
             break
         common.append(x)
-    return common
+    return tuple(common)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlalchemy import bindparam
 from sqlmodel import select
@@ -54,12 +55,12 @@ class Presented:
         )
 
 
-@dataclass(frozen=True)
-class CardRow:
+class CardRow(NamedTuple):
     """The columns of a card that deciding on it and answering about it need (no ciphertexts).
 
-    Read on every partner call, so it is a plain row, not an ORM object; the attribute names are
-    `Card`'s, so code that only reads a card takes either.
+    Read on every partner call, so it is a plain row (a tuple: ~8x cheaper to build than a frozen
+    dataclass), not an ORM object; the attribute names are `Card`'s, so code that only reads a card
+    takes either.
     """
 
     id: int
@@ -78,7 +79,7 @@ class CardRow:
     bank_card_masked: str | None
 
 
-_ROW_COLUMNS = [getattr(Card, name) for name in CardRow.__dataclass_fields__]
+_ROW_COLUMNS = [getattr(Card, name) for name in CardRow._fields]
 _BY_ID_HASH = (
     select(*_ROW_COLUMNS, Tenant.path)
     .join(Tenant, Tenant.id == Card.issuing_tenant_id)

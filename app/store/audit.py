@@ -26,7 +26,8 @@ def _body(values: Mapping[str, Any], detail: Any) -> dict[str, Any]:
     return {
         "tenant": values["tenant"],
         "seq": values["seq"],
-        "at": values["at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        # 2026-11-25T03:00:00.123456Z (as strftime's %Y-%m-%dT%H:%M:%S.%fZ did, at half the cost)
+        "at": values["at"].astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z",
         "actor": values["actor"],
         "action": values["action"],
         "target_type": values["target_type"],

@@ -46,6 +46,7 @@ def test_card_state_coerces_strings_and_validates():
     assert s.status is CardStatus.normal and s.pin_failures == 0
     for bad in (
         dict(status="lost", social_function="enabled", pin_state="set"),
+        dict(status=["normal"], social_function="enabled", pin_state="set"),
         dict(status="normal", social_function="on", pin_state="set"),
         dict(status="normal", social_function="enabled", pin_state="blocked"),
         dict(status="normal", social_function="enabled", pin_state="set", pin_failures=-1),

@@ -1,9 +1,11 @@
+import hashlib
 import itertools
+from datetime import datetime, timedelta, timezone
 
 import orjson
 from sqlmodel import select
 
-from app.store.audit import GENESIS_HASH, append_event, chain_hash, event_body
+from app.store.audit import GENESIS_HASH, append_event, chain_hash, event_body, event_row
 from app.store.tables import AuditEvent
 
 
@@ -60,3 +62,25 @@ async def test_concurrent_writers_share_one_chain_without_collisions(sessions):
     assert [e.seq for e in events] == list(range(1, 21))
     for prev, cur in itertools.pairwise(events):
         assert cur.prev_hash == prev.hash
+
+
+def test_the_hash_covers_the_time_as_utc_text_to_the_microsecond():
+    """Stored chains are verified by recomputing this text: its format may never change."""
+    beijing = timezone(timedelta(hours=8))
+    at = datetime(2026, 3, 1, 8, 0, 5, 123, tzinfo=beijing)
+    row = event_row("cn", (0, GENESIS_HASH), actor="a", action="x", target_type="t", target_id="1", at=at)
+    body = {
+        "tenant": "cn",
+        "seq": 1,
+        "at": "2026-03-01T00:00:05.000123Z",
+        "actor": "a",
+        "action": "x",
+        "target_type": "t",
+        "target_id": "1",
+        "decision": None,
+        "reason": None,
+        "detail": {},
+        "request_id": None,
+    }
+    expected = hashlib.sha256(GENESIS_HASH.encode() + orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+    assert row["hash"] == expected.hexdigest()
