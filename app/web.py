@@ -23,8 +23,9 @@ from app.graphql.limits import RequestSizeLimit
 from app.graphql.schema import build_schema
 from app.ops.card_store import CardStore
 from app.ops.rate_limit import PartnerLimiter
-from app.settings import Settings, get_settings
+from app.settings import Settings, get_settings, resolve_keys
 from app.store.audit_writer import AuditWriter
+from app.store.crypto import FieldCipher
 from app.store.db import make_async_engine, make_session_factory
 from app.store.point_reads import PointReader
 
@@ -58,7 +59,6 @@ class GraphQLApp(GraphQL):
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         return Context(
             request=request,
-            sessions=self.cards.sessions,
             request_id=request_id[:64],
             business=self.business,
             cards=self.cards,
@@ -83,7 +83,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # them when the policy is reloaded.
         on_loaded=gc.freeze,
     )
-    cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url))
+    cipher = FieldCipher(*resolve_keys(settings))
+    cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url), cipher)
     limiter = PartnerLimiter(settings.rate_limit_storage, settings.partner_rate_limit)
     production = settings.env == "production"
     graphql = GraphQLApp(build_schema(settings), cards, business, limiter, graphiql=not production)

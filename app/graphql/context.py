@@ -28,7 +28,6 @@ def bearer_token(request: Request) -> str | None:
 @dataclass
 class Context:
     request: Request
-    sessions: async_sessionmaker[AsyncSession]
     request_id: str
     # This worker's in-memory business policy (kept current by the policy tailer).
     business: BusinessPolicy
@@ -38,6 +37,11 @@ class Context:
     limiter: PartnerLimiter
     _actor: asyncio.Task | None = field(default=None, repr=False)
     _partner: PartnerCaller | None = field(default=None, repr=False)
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The worker's session factory (one session per resolver, never one shared)."""
+        return self.cards.sessions
 
     async def actor(self) -> Actor:
         """The authenticated person; raises UNAUTHENTICATED. Looked up once per request."""

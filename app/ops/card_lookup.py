@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import bindparam
@@ -19,20 +18,13 @@ from app.authz.decision import CardFacts
 from app.domain.bankcard import normalize_bank_card_number
 from app.domain.card import CardState
 from app.domain.idnumber import normalize_id_number
-from app.settings import get_settings, resolve_keys
+from app.ops.card_store import CardStore
 from app.store.crypto import FieldCipher
 from app.store.db import take_write_lock
-from app.store.point_reads import PointReader
 from app.store.tables import Card, Tenant
 
 ID_CONTEXT = b"id_number"
 BANK_CONTEXT = b"bank_card"
-
-
-@lru_cache(maxsize=1)
-def card_cipher() -> FieldCipher:
-    """The process's field cipher, built once (keys are read from settings or the dev key file)."""
-    return FieldCipher(*resolve_keys(get_settings()))
 
 
 @dataclass(frozen=True)
@@ -110,27 +102,27 @@ def _same(a: str | bytes | None, b: str | bytes | None) -> bool:
     return hmac.compare_digest(a_bytes, b_bytes)
 
 
-def _matches(card: CardRow, presented: Presented) -> bool:
+def _matches(card: CardRow, presented: Presented, cipher: FieldCipher) -> bool:
     checks = []
     if presented.card_number is not None:
         checks.append(_same(card.card_number, presented.card_number))
     if presented.card_serial is not None:
         checks.append(_same(card.card_serial, presented.card_serial))
     if presented.bank_card_number is not None:
-        wanted = card_cipher().lookup_hash(presented.bank_card_number, context=BANK_CONTEXT)
+        wanted = cipher.lookup_hash(presented.bank_card_number, context=BANK_CONTEXT)
         checks.append(_same(card.bank_card_hash, wanted))
     return bool(checks) and all(checks)
 
 
-async def find_card(reader: PointReader, presented: Presented) -> CardRecord | None:
+async def find_card(store: CardStore, presented: Presented) -> CardRecord | None:
     """The one card with this ID number whose other presented identifiers all match, else None.
 
     A person may hold several cards over time (a replaced card keeps its record), hence a list.
     """
-    id_hash = card_cipher().lookup_hash(presented.id_number, context=ID_CONTEXT)
-    for *values, path in await reader.all(_BY_ID_HASH, {"id_hash": id_hash}):
+    id_hash = store.cipher.lookup_hash(presented.id_number, context=ID_CONTEXT)
+    for *values, path in await store.reader.all(_BY_ID_HASH, {"id_hash": id_hash}):
         card = CardRow(*values)
-        if _matches(card, presented):
+        if _matches(card, presented, store.cipher):
             return CardRecord(card, path)
     return None
 

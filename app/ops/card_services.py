@@ -100,7 +100,7 @@ async def card_status(
 ) -> CardView:
     """The card's states and masked numbers, if the outlet may perform `purpose` on it now."""
     service = parse_card_service(purpose)
-    record = await find_card(store.reader, presented)
+    record = await find_card(store, presented)
     if record is None:
         await record_no_card(store.audit, call, "card.status", mask_id_number(presented.id_number))
         raise _not_found()
@@ -207,14 +207,14 @@ async def perform(
     store: CardStore, policy: BusinessPolicy, call: CallInfo, change: CardChange
 ) -> ChangeResult:
     key = idempotency.check_key(change.idempotency_key)
-    digest = idempotency.request_hash(change.operation, change.fields)
+    digest = idempotency.request_hash(store.cipher, change.operation, change.fields)
     outlet_id = call.caller.outlet_id
     for _ in range(MAX_PIN_RACE_RETRIES):
         async with store.sessions() as session:
             stored = await idempotency.stored_result(session, outlet_id, key, change.operation, digest)
         if stored:
             return _replay(stored)
-        record = await find_card(store.reader, change.presented)
+        record = await find_card(store, change.presented)
         if record is None:
             masked = mask_id_number(change.presented.id_number)
             await record_no_card(store.audit, call, change.operation, masked)

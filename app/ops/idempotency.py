@@ -14,9 +14,9 @@ import re
 import orjson
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.ops.card_lookup import card_cipher
 from app.ops.errors import OpsError
 from app.store.audit import canonical_json
+from app.store.crypto import FieldCipher
 from app.store.tables import IdempotencyRecord
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
@@ -32,9 +32,9 @@ def check_key(key: str) -> str:
     return key
 
 
-def request_hash(operation: str, fields: dict) -> str:
+def request_hash(cipher: FieldCipher, operation: str, fields: dict) -> str:
     body = canonical_json({"operation": operation, **fields}).decode()
-    return card_cipher().lookup_hash(body, context=b"idempotency").hex()
+    return cipher.lookup_hash(body, context=b"idempotency").hex()
 
 
 async def stored_result(

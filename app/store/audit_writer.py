@@ -37,7 +37,7 @@ from sqlalchemy import Dialect, Engine, bindparam, func, insert, select
 from sqlalchemy.pool import PoolProxiedConnection
 
 from app.store.audit import CHAIN_HEAD, GENESIS_HASH, chain_lock_key, event_row
-from app.store.db import make_sync_engine
+from app.store.db import SQLITE_WAL_SIZE_LIMIT, make_sync_engine
 from app.store.driver_sql import DriverSQL
 from app.store.tables import AuditEvent
 
@@ -133,6 +133,7 @@ class _InLoopSQLite:
         connection.execute("PRAGMA busy_timeout=0")  # busy: hand the batch to the thread instead
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA wal_autocheckpoint=0")
+        connection.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_SIZE_LIMIT}")
         self._connection = connection
         return connection
 

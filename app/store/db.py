@@ -8,6 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A WAL file keeps the size of its largest burst (a card import writes ~0.5 GB) until the last
+# connection closes; past this size it is cut back whenever the WAL starts over after a checkpoint.
+SQLITE_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def _driver_url(url: str, *, asynchronous: bool) -> str:
@@ -34,6 +37,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_SIZE_LIMIT}")
     cursor.close()
 
 

@@ -19,12 +19,12 @@ from sqlmodel import select
 
 from app.domain.bankcard import generate_bank_card_number
 from app.domain.idnumber import generate_id_number
-from app.ops.card_lookup import card_cipher
 from app.ops.demo import BANK_BINS, DemoCard, card_row
 from app.ops.grants import GrantRequest, grant_service
 from app.ops.partner_keys import create_partner_key
 from app.ops.tenants_apply import apply_tenant_files
-from app.settings import Settings
+from app.settings import Settings, get_settings, resolve_keys
+from app.store.crypto import FieldCipher
 from app.store.tables import AuditEvent, Card, Tenant
 from app.web import create_app
 from tests.livesrv import serve
@@ -85,11 +85,13 @@ def make_card(rng: random.Random, tenant: str, n: int, bank: str = "102") -> Dem
     )
 
 
-async def insert_cards(sessions, cards: list[DemoCard], **columns) -> None:
+async def insert_cards(sessions, cards: list[DemoCard], cipher: FieldCipher | None = None, **columns) -> None:
+    """Cards protected with `cipher`, by default with the environment's keys (the test server's)."""
+    cipher = cipher or FieldCipher(*resolve_keys(get_settings()))
     async with sessions() as session, session.begin():
         tenants = {t.path: t.id for t in (await session.exec(select(Tenant))).all()}
         for card in cards:
-            session.add(Card(**{**card_row(card, tenants[card.issuing_tenant], card_cipher()), **columns}))
+            session.add(Card(**{**card_row(card, tenants[card.issuing_tenant], cipher), **columns}))
 
 
 async def grant(

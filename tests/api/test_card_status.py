@@ -4,15 +4,20 @@ with looks exactly like a card that does not exist."""
 
 from __future__ import annotations
 
+import base64
 import random
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
 from app.ops.demo import DemoCard
-from app.store.crypto import secret_hash
+from app.ops.tenants_apply import apply_tenant_files
+from app.settings import Settings, resolve_keys
+from app.store.crypto import FieldCipher, secret_hash
 from app.store.tables import PartnerKey
+from app.web import create_app
 from tests.api.partner_world import (
     GD,
     GRASSROOTS,
@@ -20,15 +25,18 @@ from tests.api.partner_world import (
     HOSPITAL,
     PERMISSIONS,
     TH,
+    Partner,
     assert_no_secrets,
     error,
     events,
     grant,
+    insert_cards,
     make_card,
     new_key,
     open_world,
     until_permitted,
 )
+from tests.livesrv import serve
 
 STATUS = (
     'query($c: String!, $i: String!, $p: String! = "info_inquiry") { cardStatus(cardNumber: $c,'
@@ -64,6 +72,22 @@ async def test_an_outlet_reads_a_card_it_may_serve_and_the_read_is_audited(world
     assert (read.tenant, read.decision, read.actor) == (TH, "allow", f"outlet:{HOSPITAL}")
     assert "builtin:" in read.detail and "activation" in read.detail
     await assert_no_secrets(world.sessions, world.cards)
+
+
+async def test_cards_are_found_by_the_keys_in_the_apps_own_settings(db_url, sessions, tenants_dir):
+    """An app created with keys in its settings, not the environment's, finds cards protected with them."""
+    own = {
+        name: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        for name in ("data_key", "lookup_key")
+    }
+    settings = Settings(database_url=db_url, **own)
+    await apply_tenant_files(sessions, tenants_dir)
+    card = make_card(random.Random(8), TH, 8)
+    await insert_cards(sessions, [card], cipher=FieldCipher(*resolve_keys(settings)))
+    keys = {HOSPITAL: await new_key(sessions, HOSPITAL)}
+    with serve(create_app(settings)) as base:
+        body = await Partner(base, keys).call(HOSPITAL, STATUS, status_vars(card, p="activation"))
+    assert body["data"]["cardStatus"]["cardNumber"] == card.card_number
 
 
 async def test_a_wrong_check_character_is_bad_input(world):
