@@ -68,6 +68,11 @@ async def prepare(url: str, workdir: Path, cards: int, outlets: int) -> tuple[st
     card_file = workdir / "cards.csv"
     await generate(sessions, cipher, cards=0, outlets=outlets, seed=1)
     await generate(sessions, cipher, cards=cards, outlets=0, seed=2, csv_path=card_file)
+    # The import starts from a settled database, as `ssc cards import` after `ssc demo generate`
+    # would: the generator's connections closed (its WAL checkpointed), a fresh engine.
+    await engine.dispose()
+    engine = make_async_engine(url)
+    sessions = make_session_factory(engine)
     started = time.perf_counter()
     summary = await import_cards(sessions, cipher, card_file)
     import_rate = summary.imported / (time.perf_counter() - started)
