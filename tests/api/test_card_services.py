@@ -13,6 +13,7 @@ from tests.api.partner_world import (
     GD,
     GRASSROOTS,
     GZ,
+    HALL,
     HOSPITAL,
     HOTLINE,
     ICBC,
@@ -115,6 +116,40 @@ async def test_a_designated_hospital_activates_on_first_use_without_a_grant_and_
         "card.activate",
         "CARD_STATE",
     )
+    await assert_no_secrets(world.sessions, world.cards)
+
+
+# Every activation channel of the seed, from an outlet of the kind it belongs to. Hospitals and
+# pharmacies activate on first use by statute; the other kinds need an activation grant.
+CHANNELS = [
+    ("hospital_first_use", HOSPITAL, False),
+    ("pharmacy_first_use", PHARMACY, False),
+    ("bank_counter", ICBC, True),
+    ("hotline_12333", HOTLINE, True),
+    ("hrss_window", HALL, True),
+    ("grassroots_platform", GRASSROOTS, True),
+]
+
+
+@pytest.mark.parametrize(("channel", "outlet", "needs_grant"), CHANNELS, ids=[c[0] for c in CHANNELS])
+async def test_each_seed_channel_activates_a_card_end_to_end(world, channel, outlet, needs_grant):
+    card = world.cards["th"]
+    grant_ids = []
+    if needs_grant:
+        grant_ids.append(await grant(world.sessions, "activation", tenant=GD, outlet=outlet))
+    await until_permitted(world.partner, outlet, "activation")
+    body = await world.partner.call(outlet, ACTIVATE, activation(card, channel, f"{channel}-01"))
+    assert body["data"]["activateCard"]["card"] == {
+        "status": "normal",
+        "socialFunction": "enabled",
+        "activationChannel": channel,
+        "pinState": "default",
+    }
+    stored = await card_row_of(world.sessions, card)
+    assert (stored.social_function, stored.activation_channel) == ("enabled", channel)
+    [event] = await events(world.sessions, action="card.activate", decision="allow")
+    assert (event.tenant, event.actor) == (TH, f"outlet:{outlet}")
+    assert all(f'"{gid}"' in event.detail for gid in grant_ids) and (grant_ids or "builtin:" in event.detail)
     await assert_no_secrets(world.sessions, world.cards)
 
 
