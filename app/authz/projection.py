@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from app.store.policy import ProjectedLine
 
 OPEN_END = "9999-12-31T23:59:59Z"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def outlet_subject(outlet_id: str) -> str:
@@ -25,8 +26,7 @@ def policy_time(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime(_TIME_FORMAT)
 
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_current: tuple[int, str] = (0, OPEN_END)
+_current: tuple[int, str] = (0, OPEN_END)  # (a second since the epoch, its policy time)
 
 
 def policy_time_now() -> str:

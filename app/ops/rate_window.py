@@ -56,9 +56,8 @@ class LoopMemoryStorage(Storage, MovingWindowSupport):
         if now >= self._next_sweep:
             self._sweep(now)
         window = self._windows.get(key)
-        if window is None:
+        if window is None:  # the library's key names the limit too: one expiry per key
             window = self._windows[key] = _Window(expiry)
-        window.expiry = expiry  # a key's limit may change while its window is live
         window.trim(now)
         if len(window.hits) + amount > limit:
             return False
