@@ -39,13 +39,14 @@ class GraphQLApp(GraphQL):
         cards: CardStore,
         business: BusinessPolicy,
         limiter: PartnerLimiter,
-        *,
-        graphiql: bool,
+        settings: Settings,
     ) -> None:
+        graphiql = settings.env != "production"
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
         self.cards = cards
         self.business = business
         self.limiter = limiter
+        self.settings = settings
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Syntax and limit errors are raised while parsing, outside the error-masking extension:
@@ -63,6 +64,7 @@ class GraphQLApp(GraphQL):
             business=self.business,
             cards=self.cards,
             limiter=self.limiter,
+            settings=self.settings,
         )
 
 
@@ -86,8 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     cipher = FieldCipher(*resolve_keys(settings))
     cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url), cipher)
     limiter = PartnerLimiter(settings.rate_limit_storage, settings.partner_rate_limit)
-    production = settings.env == "production"
-    graphql = GraphQLApp(build_schema(settings), cards, business, limiter, graphiql=not production)
+    graphql = GraphQLApp(build_schema(settings), cards, business, limiter, settings)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

@@ -18,6 +18,7 @@ from app.ops.auth import Actor, authenticate
 from app.ops.card_store import CardStore
 from app.ops.partner_keys import PartnerCaller, authenticate_partner
 from app.ops.rate_limit import PartnerLimiter
+from app.settings import Settings
 
 
 def bearer_token(request: Request) -> str | None:
@@ -35,6 +36,8 @@ class Context:
     cards: CardStore
     # This worker's count of partner calls per key.
     limiter: PartnerLimiter
+    # The settings the app was created with (not necessarily the environment's).
+    settings: Settings
     _actor: asyncio.Task | None = field(default=None, repr=False)
     _partner: PartnerCaller | None = field(default=None, repr=False)
 
@@ -61,7 +64,8 @@ class Context:
         """
         if self._partner is None:
             key = self.request.headers.get("x-api-key")
-            self._partner = await authenticate_partner(self.cards.reader, key)
+            trust = self.settings.partner_key_cache_seconds
+            self._partner = await authenticate_partner(self.cards.reader, key, trust_seconds=trust)
         return self._partner
 
     async def partner_call(self) -> PartnerCaller:

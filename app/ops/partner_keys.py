@@ -161,10 +161,13 @@ _KEY_BY_HASH = (
 )
 
 
-async def authenticate_partner(reader: PointReader, key: str | None) -> PartnerCaller:
+async def authenticate_partner(
+    reader: PointReader, key: str | None, *, trust_seconds: float | None = None
+) -> PartnerCaller:
     """The outlet behind an API key; any problem is UNAUTHENTICATED without saying which.
 
-    A key verified less than the cache time ago is answered without touching the database.
+    A key verified less than `trust_seconds` ago (the app's partner_key_cache_seconds; the
+    environment's setting when not given) is answered without touching the database.
     """
     refused = OpsError("UNAUTHENTICATED", "send X-Api-Key with a valid partner key")
     if not key or not key.startswith(KEY_PREFIX):
@@ -180,7 +183,7 @@ async def authenticate_partner(reader: PointReader, key: str | None) -> PartnerC
     if revoked_at is not None or outlet_status != "open" or (expires_at is not None and expires_at <= now):
         raise refused
     caller = PartnerCaller(*who)
-    trust = get_settings().partner_key_cache_seconds
+    trust = get_settings().partner_key_cache_seconds if trust_seconds is None else trust_seconds
     if expires_at is not None:
         trust = min(trust, (expires_at - now).total_seconds())
     _verified.put(digest, caller, trust)
@@ -239,9 +242,10 @@ async def issue_partner_key(
     days: int,
     rate_limit: str | None = None,
     request_id: str | None = None,
+    max_rate_limit: str | None = None,
 ) -> IssuedKey:
     """An administrator issues a key for an outlet they may change (FORBIDDEN otherwise, whether or
-    not the outlet exists; DESIGN.md §7)."""
+    not the outlet exists; DESIGN.md §7). `max_rate_limit`: see `create_partner_key`."""
     path = await _outlet_path(sessions, outlet_id)
     await _authorize(sessions, actor, path, outlet_id, request_id)
     if path is None:
@@ -255,6 +259,7 @@ async def issue_partner_key(
             rate_limit=rate_limit,
             created_by=actor.principal_id,
             request_id=request_id,
+            max_rate_limit=max_rate_limit,
         )
 
 

@@ -13,8 +13,12 @@ import pytest
 from app.ops.errors import OpsError
 from app.ops.partner_keys import create_partner_key
 from app.ops.tenants_apply import apply_tenant_files
-from tests.api.conftest import error_code
+from app.ops.tokens import create_principal_with_token
+from app.settings import Settings
+from app.web import create_app
+from tests.api.conftest import Api, error_code
 from tests.api.key_helpers import CREATE, TH_OUTLET, key_state
+from tests.livesrv import serve
 
 
 @pytest.mark.parametrize("limit", ["1001/second", "60001/minute", "3600001/hour"])
@@ -33,6 +37,23 @@ async def test_a_limit_at_the_cap_is_accepted(api, limit):
     body = await api.gql(CREATE, {"i": {"outletId": TH_OUTLET, "rateLimit": limit}}, who="gz_admin")
     assert "errors" not in body, body
     assert body["data"]["createPartnerKey"]["partnerKey"]["rateLimit"] == limit
+
+
+async def test_an_app_applies_the_cap_of_its_own_settings(db_url, sessions, tenants_dir):
+    await apply_tenant_files(sessions, tenants_dir)
+    admin = await create_principal_with_token(
+        sessions, tenant_path="cn/440000/440100", role="city_admin", name="gz.admin"
+    )
+    with serve(create_app(Settings(database_url=db_url, partner_rate_limit_max="5/second"))) as base:
+        api = Api(base, {"gz_admin": admin.token})
+        refused = await api.gql(
+            CREATE, {"i": {"outletId": TH_OUTLET, "rateLimit": "10/second"}}, who="gz_admin"
+        )
+        accepted = await api.gql(
+            CREATE, {"i": {"outletId": TH_OUTLET, "rateLimit": "5/second"}}, who="gz_admin"
+        )
+    assert error_code(refused) == "BAD_INPUT" and "5/second" in refused["errors"][0]["message"]
+    assert "errors" not in accepted, accepted
 
 
 async def test_a_caller_may_set_its_own_cap(sessions, tenants_dir):

@@ -230,6 +230,20 @@ async def test_another_workers_revocation_reaches_this_one_within_the_cache_time
     assert refused.value.code == "UNAUTHENTICATED"
 
 
+async def test_an_app_trusts_a_verified_key_for_the_time_its_own_settings_say(db_url, sessions, tenants_dir):
+    """With no cache time a key revoked behind the worker's back is refused at the next call."""
+    await apply_tenant_files(sessions, tenants_dir)
+    async with sessions() as session, session.begin():
+        issued = await create_partner_key(session, TH_OUTLET, days=1, actor="test")
+    with serve(create_app(Settings(database_url=db_url, partner_key_cache_seconds=0))) as base:
+        assert "errors" not in await partner_call(Api(base, {}), issued.key)
+        async with sessions() as session, session.begin():
+            await session.exec(
+                update(PartnerKey).where(PartnerKey.id == issued.key_id).values(revoked_at=datetime.now(UTC))
+            )
+        assert error_code(await partner_call(Api(base, {}), issued.key)) == "UNAUTHENTICATED"
+
+
 async def test_an_expired_key_is_refused_and_never_trusted_past_its_expiry(api, sessions):
     async with sessions() as session, session.begin():
         issued = await create_partner_key(session, TH_OUTLET, days=1, actor="test")

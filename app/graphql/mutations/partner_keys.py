@@ -59,6 +59,7 @@ class PartnerKeyMutations:
             days=input.days,
             rate_limit=input.rate_limit,
             request_id=info.context.request_id,
+            max_rate_limit=info.context.settings.partner_rate_limit_max,
         )
         return CreatePartnerKeyPayload(
             key=issued.key,
