@@ -7,7 +7,9 @@ graphql-core resolves sibling fields concurrently, so each resolver opens its ow
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,6 +21,8 @@ from app.ops.card_store import CardStore
 from app.ops.partner_keys import PartnerCaller, authenticate_partner
 from app.ops.rate_limit import PartnerLimiter
 from app.settings import Settings
+
+T = TypeVar("T")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -51,6 +55,13 @@ class Context:
         if self._actor is None:
             self._actor = asyncio.ensure_future(self._authenticate())
         return await self._actor
+
+    async def run(self, use_case: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run an administrator's use case as this request's person (UNAUTHENTICATED first, without
+        one): `use_case(sessions, actor, *args, request_id=..., **kwargs)`, the shape of every use
+        case in app/ops that a person performs."""
+        actor = await self.actor()
+        return await use_case(self.sessions, actor, *args, request_id=self.request_id, **kwargs)
 
     async def _authenticate(self) -> Actor:
         async with self.sessions() as session:

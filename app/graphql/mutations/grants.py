@@ -170,10 +170,8 @@ class GrantMutations:
         "is created as a proposal that another person must approve."
     )
     async def grant_service(self, info: strawberry.Info, input: GrantServiceInput) -> GrantPayload:
-        actor = await info.context.actor()
-        view = await grant_admin.create_grant(
-            info.context.sessions,
-            actor,
+        view = await info.context.run(
+            grant_admin.create_grant,
             GrantRequest(
                 tenant=input.tenant,
                 service=input.service,
@@ -184,7 +182,6 @@ class GrantMutations:
                 valid_until=input.valid_until,
                 reason=input.reason,
             ),
-            request_id=info.context.request_id,
         )
         return GrantPayload(grant=Grant.from_view(view))
 
@@ -194,28 +191,22 @@ class GrantMutations:
         "they created."
     )
     async def approve_grant(self, info: strawberry.Info, input: ApproveGrantInput) -> GrantPayload:
-        actor = await info.context.actor()
-        view = await grant_admin.decide_grant(
-            info.context.sessions,
-            actor,
+        view = await info.context.run(
+            grant_admin.decide_grant,
             str(input.id),
             approve=True,
             expected_version=input.expected_version,
-            request_id=info.context.request_id,
         )
         return GrantPayload(grant=Grant.from_view(view))
 
     @strawberry.mutation(description="Turn down a proposed grant.")
     async def reject_grant(self, info: strawberry.Info, input: ChangeGrantInput) -> GrantPayload:
-        actor = await info.context.actor()
-        view = await grant_admin.decide_grant(
-            info.context.sessions,
-            actor,
+        view = await info.context.run(
+            grant_admin.decide_grant,
             str(input.id),
             approve=False,
             reason=input.reason,
             expected_version=input.expected_version,
-            request_id=info.context.request_id,
         )
         return GrantPayload(grant=Grant.from_view(view))
 
@@ -238,15 +229,12 @@ class GrantMutations:
         "longer fit are suspended and listed in the answer."
     )
     async def set_ceiling(self, info: strawberry.Info, input: SetCeilingInput) -> SetCeilingPayload:
-        actor = await info.context.actor()
-        change = await grant_admin.set_tenant_ceiling(
-            info.context.sessions,
-            actor,
+        change = await info.context.run(
+            grant_admin.set_tenant_ceiling,
             input.tenant,
             input.outlet_kind,
             input.services,
             expected_version=input.expected_version,
-            request_id=info.context.request_id,
         )
         return SetCeilingPayload(
             ceiling=Ceiling.from_view(change.ceiling),
@@ -259,10 +247,8 @@ class GrantMutations:
         "grassroots platform of a city."
     )
     async def bulk_grant(self, info: strawberry.Info, input: BulkGrantInput) -> BulkGrantPayload:
-        actor = await info.context.actor()
-        result = await bulk_grant.bulk_grant(
-            info.context.sessions,
-            actor,
+        result = await info.context.run(
+            bulk_grant.bulk_grant,
             bulk_grant.BulkGrantRequest(
                 tenant=input.tenant,
                 service=input.service,
@@ -273,7 +259,6 @@ class GrantMutations:
                 selector=_selector(input.selector),
                 outlet_list=input.outlet_list,
             ),
-            request_id=info.context.request_id,
         )
         return BulkGrantPayload.from_result(result)
 
@@ -298,10 +283,8 @@ async def _decide_bulk(
     approve: bool,
     reason: str | None,
 ) -> BulkGrantPayload:
-    actor = await info.context.actor()
-    result = await bulk_grant.decide_bulk(
-        info.context.sessions,
-        actor,
+    result = await info.context.run(
+        bulk_grant.decide_bulk,
         bulk_grant.BulkDecisionRequest(
             tenant=input.tenant,
             first_grant_id=str(input.first_grant_id),
@@ -310,20 +293,16 @@ async def _decide_bulk(
             approve=approve,
             reason=reason,
         ),
-        request_id=info.context.request_id,
     )
     return BulkGrantPayload.from_result(result)
 
 
 async def _change(info: strawberry.Info, input: ChangeGrantInput, new_state: str) -> GrantPayload:
-    actor = await info.context.actor()
-    view = await grant_admin.change_grant_state(
-        info.context.sessions,
-        actor,
+    view = await info.context.run(
+        grant_admin.change_grant_state,
         str(input.id),
         new_state,
         reason=input.reason,
         expected_version=input.expected_version,
-        request_id=info.context.request_id,
     )
     return GrantPayload(grant=Grant.from_view(view))

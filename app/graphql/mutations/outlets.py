@@ -113,25 +113,19 @@ _FIELDS = {
 class OutletMutations:
     @strawberry.mutation(description="Register an outlet in one of your departments.")
     async def create_outlet(self, info: strawberry.Info, input: CreateOutletInput) -> CreateOutletPayload:
-        actor = await info.context.actor()
-        view = await outlets.create_outlet(
-            info.context.sessions,
-            actor,
+        view = await info.context.run(
+            outlets.create_outlet,
             {"id": input.id, **_given(input, _FIELDS)},
-            request_id=info.context.request_id,
         )
         return CreateOutletPayload(outlet=Outlet.from_view(view))
 
     @strawberry.mutation(description="Change an outlet's department, kind, name, codes or address.")
     async def update_outlet(self, info: strawberry.Info, input: UpdateOutletInput) -> UpdateOutletPayload:
-        actor = await info.context.actor()
-        change = await outlets.update_outlet(
-            info.context.sessions,
-            actor,
+        change = await info.context.run(
+            outlets.update_outlet,
             input.id,
             input.expected_version,
             _given(input, _FIELDS),
-            request_id=info.context.request_id,
         )
         return UpdateOutletPayload(
             outlet=Outlet.from_view(change.outlet), revoked_grant_ids=change.revoked_grants
@@ -141,14 +135,11 @@ class OutletMutations:
         description="Close an outlet: its grants are revoked and its partner keys stop working."
     )
     async def close_outlet(self, info: strawberry.Info, input: CloseOutletInput) -> CloseOutletPayload:
-        actor = await info.context.actor()
-        change = await outlets.close_outlet(
-            info.context.sessions,
-            actor,
+        change = await info.context.run(
+            outlets.close_outlet,
             input.id,
             input.reason,
             input.expected_version,
-            request_id=info.context.request_id,
         )
         return CloseOutletPayload(
             outlet=Outlet.from_view(change.outlet),
@@ -158,8 +149,9 @@ class OutletMutations:
 
     @strawberry.mutation(description="Register many outlets from CSV text: all of them, or none.")
     async def import_outlets(self, info: strawberry.Info, input: ImportOutletsInput) -> ImportOutletsPayload:
-        actor = await info.context.actor()
-        ids = await outlet_import.import_outlets(
-            info.context.sessions, actor, input.tenant, input.csv, request_id=info.context.request_id
+        ids = await info.context.run(
+            outlet_import.import_outlets,
+            input.tenant,
+            input.csv,
         )
         return ImportOutletsPayload(imported=len(ids), outlet_ids=ids)

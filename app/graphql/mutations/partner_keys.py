@@ -51,14 +51,11 @@ class PartnerKeyMutations:
     async def create_partner_key(
         self, info: strawberry.Info, input: CreatePartnerKeyInput
     ) -> CreatePartnerKeyPayload:
-        actor = await info.context.actor()
-        issued = await partner_keys.issue_partner_key(
-            info.context.sessions,
-            actor,
+        issued = await info.context.run(
+            partner_keys.issue_partner_key,
             input.outlet_id,
             days=input.days,
             rate_limit=input.rate_limit,
-            request_id=info.context.request_id,
             max_rate_limit=info.context.settings.partner_rate_limit_max,
         )
         return CreatePartnerKeyPayload(
@@ -75,13 +72,10 @@ class PartnerKeyMutations:
     async def revoke_partner_key(
         self, info: strawberry.Info, input: RevokePartnerKeyInput
     ) -> RevokePartnerKeyPayload:
-        actor = await info.context.actor()
-        view = await partner_keys.revoke_partner_key(
-            info.context.sessions,
-            actor,
+        view = await info.context.run(
+            partner_keys.revoke_partner_key,
             key_id=input.id,
             prefix=input.prefix,
             reason=input.reason,
-            request_id=info.context.request_id,
         )
         return RevokePartnerKeyPayload(partner_key=PartnerKey.from_view(view))

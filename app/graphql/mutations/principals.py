@@ -84,29 +84,23 @@ class PrincipalMutations:
     async def create_principal(
         self, info: strawberry.Info, input: CreatePrincipalInput
     ) -> CreatePrincipalPayload:
-        actor = await info.context.actor()
-        view, issued = await principal_admin.create_principal(
-            info.context.sessions,
-            actor,
+        view, issued = await info.context.run(
+            principal_admin.create_principal,
             name=input.name,
             tenant=input.tenant,
             role=input.role,
             display_name=input.display_name,
             token_days=input.token_days,
-            request_id=info.context.request_id,
         )
         return CreatePrincipalPayload(principal=Principal.from_view(view), token=_new_token(issued))
 
     @strawberry.mutation(description="Give a person you can see a role you may hand out yourself.")
     async def assign_role(self, info: strawberry.Info, input: RoleInput) -> PrincipalPayload:
-        actor = await info.context.actor()
-        view = await principal_admin.assign_role(
-            info.context.sessions,
-            actor,
+        view = await info.context.run(
+            principal_admin.assign_role,
             name=input.name,
             tenant=input.tenant,
             role=input.role,
-            request_id=info.context.request_id,
         )
         return PrincipalPayload(principal=Principal.from_view(view))
 
@@ -115,14 +109,11 @@ class PrincipalMutations:
         "(deactivate them instead)."
     )
     async def remove_role(self, info: strawberry.Info, input: RoleInput) -> PrincipalPayload:
-        actor = await info.context.actor()
-        view = await principal_admin.remove_role(
-            info.context.sessions,
-            actor,
+        view = await info.context.run(
+            principal_admin.remove_role,
             name=input.name,
             tenant=input.tenant,
             role=input.role,
-            request_id=info.context.request_id,
         )
         return PrincipalPayload(principal=Principal.from_view(view))
 
@@ -133,22 +124,20 @@ class PrincipalMutations:
     async def deactivate_principal(
         self, info: strawberry.Info, input: DeactivatePrincipalInput
     ) -> PrincipalPayload:
-        actor = await info.context.actor()
-        view = await principal_admin.deactivate_principal(
-            info.context.sessions,
-            actor,
+        view = await info.context.run(
+            principal_admin.deactivate_principal,
             name=input.name,
             reason=input.reason,
             expected_version=input.expected_version,
-            request_id=info.context.request_id,
         )
         return PrincipalPayload(principal=Principal.from_view(view))
 
     @strawberry.mutation(description="A new token for yourself or a person you manage; returned once.")
     async def issue_token(self, info: strawberry.Info, input: IssueTokenInput) -> IssueTokenPayload:
-        actor = await info.context.actor()
-        view, issued = await principal_admin.issue_token(
-            info.context.sessions, actor, name=input.name, days=input.days, request_id=info.context.request_id
+        view, issued = await info.context.run(
+            principal_admin.issue_token,
+            name=input.name,
+            days=input.days,
         )
         return IssueTokenPayload(principal=Principal.from_view(view), token=_new_token(issued))
 
@@ -156,12 +145,9 @@ class PrincipalMutations:
         description="Revoke a token at once: one of your own, or one of a person you manage."
     )
     async def revoke_token(self, info: strawberry.Info, input: RevokeTokenInput) -> PrincipalPayload:
-        actor = await info.context.actor()
-        view = await principal_admin.revoke_token(
-            info.context.sessions,
-            actor,
+        view = await info.context.run(
+            principal_admin.revoke_token,
             prefix=input.prefix,
             token_id=input.id,
-            request_id=info.context.request_id,
         )
         return PrincipalPayload(principal=Principal.from_view(view))

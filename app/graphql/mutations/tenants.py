@@ -45,16 +45,13 @@ class TenantMutations:
     async def update_tenant_settings(
         self, info: strawberry.Info, input: UpdateTenantSettingsInput
     ) -> UpdateTenantSettingsPayload:
-        actor = await info.context.actor()
-        row = await settings_admin.update_tenant_settings(
-            info.context.sessions,
-            actor,
+        row = await info.context.run(
+            settings_admin.update_tenant_settings,
             tenant=input.tenant,
             expected_version=input.expected_version,
             two_person_approval=input.two_person_approval,
             pin_lock_threshold=input.pin_lock_threshold,
             clear_two_person_approval=input.clear_two_person_approval,
             clear_pin_lock_threshold=input.clear_pin_lock_threshold,
-            request_id=info.context.request_id,
         )
         return UpdateTenantSettingsPayload(tenant=Tenant.from_row(row))
