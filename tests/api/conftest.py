@@ -52,21 +52,9 @@ def error_code(body: dict) -> str | None:
 
 
 @pytest.fixture
-async def api(db_url, sessions, tenants_dir):
-    await apply_tenant_files(sessions, tenants_dir)
-    tokens = {}
-    for name, (tenant, role) in PEOPLE.items():
-        issued = await create_principal_with_token(
-            sessions, tenant_path=tenant, role=role, name=name.replace("_", ".")
-        )
-        tokens[name] = issued.token
-    with serve(create_app(Settings(database_url=db_url))) as base:
-        yield Api(base, tokens)
-
-
-@pytest.fixture
 async def served(db_url, sessions, tenants_dir):
-    """Like the `api` fixture, but keeping the app so a test can watch its engine."""
+    """The demo tree, the people of PEOPLE with their tokens, and a live server: (Api, the app), so
+    that a test can also watch the app's engine."""
     await apply_tenant_files(sessions, tenants_dir)
     tokens = {}
     for name, (tenant, role) in PEOPLE.items():
@@ -77,6 +65,12 @@ async def served(db_url, sessions, tenants_dir):
     app = create_app(Settings(database_url=db_url))
     with serve(app) as base:
         yield Api(base, tokens), app
+
+
+@pytest.fixture
+async def api(served) -> Api:
+    """`served` for tests that only call the API."""
+    return served[0]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from sqlmodel import select
 from app.store.crypto import secret_hash
 from app.store.tables import AuditEvent, PersonalToken, Principal, RoleAssignment, Tenant
 from tests.api.conftest import error_code
+from tests.api.grant_helpers import assert_only_denial
 
 GZ = "cn/440000/440100"
 SZ = "cn/440000/440300"
@@ -67,19 +68,6 @@ async def db_state(sessions) -> dict:
                 for e in (await session.exec(select(AuditEvent).order_by(AuditEvent.id))).all()
             ],
         }
-
-
-def assert_only_denial(before: dict, after: dict, who: str | None) -> None:
-    """Nothing changed but, for a known caller, exactly one denial event of theirs."""
-    assert {k: v for k, v in after.items() if k != "events"} == {
-        k: v for k, v in before.items() if k != "events"
-    }, who
-    assert after["events"][: len(before["events"])] == before["events"], who
-    added = after["events"][len(before["events"]) :]
-    if who is None:
-        assert added == []
-    else:
-        assert [(a, d) for _, a, _, d, _ in added] == [(f"principal:{who.replace('_', '.')}", "deny")], who
 
 
 async def principal_id(sessions, name: str) -> int:

@@ -1,39 +1,17 @@
 """Card import: validated batches, all or nothing each, problems by line, nothing in clear."""
 
-from pathlib import Path
-
 import pytest
 from sqlmodel import func, select
 
 from app.domain.idnumber import id_check_char
 from app.ops.card_import import CardFileError, import_cards
-from app.ops.demo import CARD_CSV_COLUMNS, generate
-from app.ops.tenants_apply import apply_tenant_files
-from app.store.crypto import FieldCipher
 from app.store.tables import AuditEvent, Card
-
-CIPHER = FieldCipher(b"k" * 32, b"l" * 32)
-
-
-@pytest.fixture
-async def card_file(sessions, tenants_dir, tmp_path) -> Path:
-    await apply_tenant_files(sessions, tenants_dir)
-    path = tmp_path / "cards.csv"
-    await generate(sessions, CIPHER, cards=250, outlets=0, seed=11, csv_path=path)
-    return path
+from tests.ops.card_files import CIPHER, edit_cell
 
 
 async def _cards(sessions) -> int:
     async with sessions() as session:
         return (await session.exec(select(func.count()).select_from(Card))).one()
-
-
-def _edit(path: Path, line: int, column: str, value: str) -> None:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    cells = lines[line - 1].split(",")
-    cells[CARD_CSV_COLUMNS.index(column)] = value
-    lines[line - 1] = ",".join(cells)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 async def test_clean_file_imports_every_card_encrypted(sessions, card_file, db_url):
@@ -57,9 +35,9 @@ async def test_clean_file_imports_every_card_encrypted(sessions, card_file, db_u
 async def test_a_bad_row_refuses_its_batch_only_and_names_its_line(sessions, card_file):
     original = card_file.read_text(encoding="utf-8").splitlines()[4].split(",")[3]
     wrong = "0" if id_check_char(original[:17]) != "0" else "1"
-    _edit(card_file, 5, "id_number", original[:17] + wrong)  # wrong check character
-    _edit(card_file, 150, "issuing_tenant", "cn/440000/440999")
-    _edit(card_file, 151, "bank_card_number", "6217001234567890123")  # Luhn fails
+    edit_cell(card_file, 5, "id_number", original[:17] + wrong)  # wrong check character
+    edit_cell(card_file, 150, "issuing_tenant", "cn/440000/440999")
+    edit_cell(card_file, 151, "bank_card_number", "6217001234567890123")  # Luhn fails
     summary = await import_cards(sessions, CIPHER, card_file, batch_size=100)
     assert [(p.line, p.column) for p in summary.problems] == [
         (5, "id_number"),

@@ -14,33 +14,17 @@ from sqlmodel import func, select
 from app.domain.bankcard import mask_bank_card_number
 from app.domain.idnumber import mask_id_number
 from app.ops.card_import import BATCHES, INITIAL_LOAD, CardFileError, import_cards
-from app.ops.demo import CARD_CSV_COLUMNS, generate
 from app.ops.tenants_apply import apply_tenant_files
-from app.store.crypto import FieldCipher
 from app.store.db import is_sqlite
 from app.store.tables import AuditEvent, Card, Tenant
+from tests.ops.card_files import CIPHER, edit_cell, generated_card_file
 
-CIPHER = FieldCipher(b"k" * 32, b"l" * 32)
 CARD_INDEXES = {"uq_card_tenant_number": True, "uq_card_serial": True, "ix_card_id_hash": False}
-
-
-async def _card_file(sessions, path: Path, cards: int, seed: int) -> Path:
-    """`cards` generated cards, numbered after those already stored (so files never collide)."""
-    await generate(sessions, CIPHER, cards=cards, outlets=0, seed=seed, csv_path=path)
-    return path
 
 
 def _records(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
-
-
-def _edit(path: Path, line: int, column: str, value: str) -> None:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    cells = lines[line - 1].split(",")
-    cells[CARD_CSV_COLUMNS.index(column)] = value
-    lines[line - 1] = ",".join(cells)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _copy_line(path: Path, source: int, target: int) -> None:
@@ -99,13 +83,13 @@ def _assert_card_reads_back(card: Card, record: dict[str, str], tenant_id: int, 
 async def test_initial_load_and_batches_write_the_same_rows(sessions, tenants_dir, tmp_path, db_url):
     await apply_tenant_files(sessions, tenants_dir)
     started = datetime.now(UTC)
-    first = await _card_file(sessions, tmp_path / "first.csv", 150, seed=1)
-    _edit(first, 3, "bank_card_number", "")  # optional columns left empty
-    _edit(first, 4, "holder_name", "")
+    first = await generated_card_file(sessions, tmp_path / "first.csv", 150, seed=1)
+    edit_cell(first, 3, "bank_card_number", "")  # optional columns left empty
+    edit_cell(first, 4, "holder_name", "")
     loaded = await import_cards(sessions, CIPHER, first, batch_size=100)
-    second = await _card_file(sessions, tmp_path / "second.csv", 150, seed=2)
-    _edit(second, 5, "bank_card_number", "")
-    _edit(second, 6, "holder_name", "")
+    second = await generated_card_file(sessions, tmp_path / "second.csv", 150, seed=2)
+    edit_cell(second, 5, "bank_card_number", "")
+    edit_cell(second, 6, "holder_name", "")
     batches = await import_cards(sessions, CIPHER, second, batch_size=100)
 
     assert (loaded.mode, loaded.imported, loaded.batches_written) == (_mode(db_url), 150, 2)
@@ -123,7 +107,7 @@ async def test_initial_load_and_batches_write_the_same_rows(sessions, tenants_di
 
 async def test_initial_load_builds_the_indexes_again(sessions, tenants_dir, tmp_path, db_url):
     await apply_tenant_files(sessions, tenants_dir)
-    path = await _card_file(sessions, tmp_path / "cards.csv", 120, seed=3)
+    path = await generated_card_file(sessions, tmp_path / "cards.csv", 120, seed=3)
     assert await _indexes(sessions) == CARD_INDEXES
     summary = await import_cards(sessions, CIPHER, path, batch_size=50)
     assert (summary.mode, summary.imported) == (_mode(db_url), 120)
@@ -138,8 +122,8 @@ async def test_initial_load_builds_the_indexes_again(sessions, tenants_dir, tmp_
 
 async def test_initial_load_refuses_a_bad_batch_and_keeps_the_others(sessions, tenants_dir, tmp_path, db_url):
     await apply_tenant_files(sessions, tenants_dir)
-    path = await _card_file(sessions, tmp_path / "cards.csv", 250, seed=4)
-    _edit(path, 120, "service_bank", "b@nk")
+    path = await generated_card_file(sessions, tmp_path / "cards.csv", 250, seed=4)
+    edit_cell(path, 120, "service_bank", "b@nk")
     summary = await import_cards(sessions, CIPHER, path, batch_size=100)
     assert summary.mode == _mode(db_url)
     assert [(p.line, p.column) for p in summary.problems] == [(120, "service_bank")]
@@ -155,9 +139,9 @@ async def test_initial_load_refuses_a_bad_batch_and_keeps_the_others(sessions, t
 
 async def test_initial_load_finds_duplicates_across_batches(sessions, tenants_dir, tmp_path, db_url):
     await apply_tenant_files(sessions, tenants_dir)
-    path = await _card_file(sessions, tmp_path / "cards.csv", 300, seed=5)
+    path = await generated_card_file(sessions, tmp_path / "cards.csv", 300, seed=5)
     _copy_line(path, 30, 180)  # batch 2 repeats a card of batch 1
-    _edit(path, 205, "id_number", "not an id")  # batch 3 is refused for this line...
+    edit_cell(path, 205, "id_number", "not an id")  # batch 3 is refused for this line...
     _copy_line(path, 205, 290)  # ...and its card is still the first claim of its number and serial
     summary = await import_cards(sessions, CIPHER, path, batch_size=100)
     assert summary.mode == _mode(db_url)
@@ -175,7 +159,7 @@ async def test_initial_load_finds_duplicates_across_batches(sessions, tenants_di
 
 async def test_a_failed_initial_load_leaves_the_database_as_it_was(sessions, tenants_dir, tmp_path, db_url):
     await apply_tenant_files(sessions, tenants_dir)
-    path = await _card_file(sessions, tmp_path / "cards.csv", 250, seed=6)
+    path = await generated_card_file(sessions, tmp_path / "cards.csv", 250, seed=6)
     data = path.read_bytes().split(b"\n")
     data[149] = data[149].replace(b",", b",\xff", 1)  # line 150 is not UTF-8
     path.write_bytes(b"\n".join(data))

@@ -11,31 +11,14 @@ from app.domain.idnumber import id_check_char
 from app.ops.card_import import CardFileError, import_cards
 from app.ops.card_import_pool import CardFile
 from app.ops.card_rows import physical_lines
-from app.ops.demo import CARD_CSV_COLUMNS, generate
-from app.ops.tenants_apply import apply_tenant_files
-from app.store.crypto import FieldCipher
 from app.store.tables import Card
+from tests.ops.card_files import CIPHER, set_cell
 
-CIPHER = FieldCipher(b"k" * 32, b"l" * 32)
 SMALL_BLOCKS = 1_500  # about a dozen records
-
-
-@pytest.fixture
-async def card_file(sessions, tenants_dir, tmp_path) -> Path:
-    await apply_tenant_files(sessions, tenants_dir)
-    path = tmp_path / "cards.csv"
-    await generate(sessions, CIPHER, cards=250, outlets=0, seed=11, csv_path=path)
-    return path
 
 
 def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
-
-
-def _set(lines: list[str], line: int, column: str, value: str) -> None:
-    cells = lines[line - 1].split(",")
-    cells[CARD_CSV_COLUMNS.index(column)] = value
-    lines[line - 1] = ",".join(cells)
 
 
 async def _cards(sessions) -> dict[str, Card]:
@@ -46,9 +29,9 @@ async def _cards(sessions) -> dict[str, Card]:
 async def test_workers_report_the_lines_of_the_problems(sessions, card_file):
     lines = _lines(card_file)
     id_number = lines[4].split(",")[3]
-    _set(lines, 5, "id_number", id_number[:17] + ("0" if id_check_char(id_number[:17]) != "0" else "1"))
-    _set(lines, 150, "issuing_tenant", "cn/440000/440999")
-    _set(lines, 151, "bank_card_number", "6217001234567890123")
+    set_cell(lines, 5, "id_number", id_number[:17] + ("0" if id_check_char(id_number[:17]) != "0" else "1"))
+    set_cell(lines, 150, "issuing_tenant", "cn/440000/440999")
+    set_cell(lines, 151, "bank_card_number", "6217001234567890123")
     card_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     summary = await import_cards(
         sessions, CIPHER, card_file, batch_size=100, workers=2, block_bytes=SMALL_BLOCKS
@@ -90,10 +73,10 @@ async def test_workers_and_this_process_write_the_same_cards(sessions, card_file
 
 async def test_a_quoted_newline_at_a_block_boundary_stays_in_its_record(sessions, card_file):
     lines = _lines(card_file)
-    _set(lines, 40, "holder_name", '"王\n芳"')  # record 40 now spans lines 40-41
+    set_cell(lines, 40, "holder_name", '"王\n芳"')  # record 40 now spans lines 40-41
     quoted = lines[39].split(",")[2]
     lines.insert(60, "")  # a blank line, line 62, is no record
-    _set(lines, 199, "service_bank", "?")  # the record on line 200 (+1 for the quoted newline)
+    set_cell(lines, 199, "service_bank", "?")  # the record on line 200 (+1 for the quoted newline)
     card_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     # The first block's read ends 3 bytes into line 40: a cut that ignored quotes would split it.
     header_bytes = len(lines[0].encode()) + 1

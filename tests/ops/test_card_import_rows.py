@@ -28,19 +28,11 @@ from app.domain.idnumber import (
     normalize_id_number,
 )
 from app.ops.card_rows import BLOB_COLUMNS, CARD_COLUMNS, RowPreparer, number_claim
+from app.ops.demo import CARD_CSV_COLUMNS
 from app.store.bulk import pack_rows, unpack_rows
 from app.store.crypto import FieldCipher
+from tests.ops.card_files import CIPHER
 
-CIPHER = FieldCipher(b"k" * 32, b"l" * 32)
-HEADER = [
-    "issuing_tenant",
-    "card_number",
-    "card_serial",
-    "id_number",
-    "holder_name",
-    "service_bank",
-    "bank_card_number",
-]
 TENANTS = {"cn/440000/440100": 7, "cn/440000/440300": 9}
 
 
@@ -78,7 +70,7 @@ def _readable(block) -> list[tuple]:
 
 def test_fast_and_exact_paths_prepare_the_same_rows():
     records = [_record(n, random.Random(n)) for n in range(1, 60)]
-    preparer = RowPreparer(HEADER, TENANTS, CIPHER)
+    preparer = RowPreparer(CARD_CSV_COLUMNS, TENANTS, CIPHER)
     fast = preparer.prepare(10, _text(records))
     exact = preparer.prepare(10, _text(records, quote=True))  # quotes: the exact path
     assert fast.lines == range(10, 69)  # a range: the fast path ran
@@ -97,7 +89,7 @@ def test_a_refused_record_keeps_its_claims_and_gets_the_exact_messages():
     records[1][3] = records[1][3][:17] + ("0" if records[1][3][17] != "0" else "1")  # check character
     records[2][0] = "cn/999999"
     records[3][3] = "11010519491231002x"  # a lower-case x is fine, just not canonical
-    block = RowPreparer(HEADER, TENANTS, CIPHER).prepare(2, _text(records))
+    block = RowPreparer(CARD_CSV_COLUMNS, TENANTS, CIPHER).prepare(2, _text(records))
     assert block.lines == [2, 3, 4, 5, 6]
     assert [(i, str(p)) for i, p in block.problems] == [
         (1, "line 3: id_number: ID number check character does not match (ISO 7064 MOD 11-2)"),
