@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
     # call, which acts again. The stored answers hold masked card data, so they are not kept for ever
     # (at most a year).
     idempotency_retention_hours: int = Field(default=72, ge=1, le=8760)
+    # How long the one-time enrolment token of an account made through the API (createPrincipal)
+    # stays usable: the new person redeems it for their own token with issueToken.
+    enrolment_token_hours: int = Field(default=24, ge=1, le=72)
+    # The range of times the API accepts (grant windows, `at`, `activeAt`, ranges): anything else is
+    # BAD_INPUT. Policy lines compare times as fixed-width text, which needs four-digit years.
+    accepted_time_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    accepted_time_latest: datetime = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _load_or_create_dev_keys(path: Path) -> dict[str, str]:

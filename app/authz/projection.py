@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from app.store.policy import ProjectedLine
 
 OPEN_END = "9999-12-31T23:59:59Z"
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def outlet_subject(outlet_id: str) -> str:
@@ -19,11 +18,37 @@ def kind_subject(kind: str) -> str:
     return f"kind:{kind}"
 
 
+def _text(t: datetime | time.struct_time) -> str:
+    # Every field zero-padded by hand: strftime's %Y writes the year 500 as "500", which sorts after
+    # "2026" and made a window that ended in the year 500 look open today.
+    if isinstance(t, time.struct_time):
+        fields = (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+    else:
+        fields = (t.year, t.month, t.day, t.hour, t.minute, t.second)
+    year, month, day, hour, minute, second = fields
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
+
+
 def policy_time(moment: datetime | None) -> str:
-    """Fixed-width UTC text, so string order is time order; None is the open end."""
+    """Fixed-width UTC text of the second `moment` falls in, so string order is time order; None is
+    the open end. Refuses (ValueError) a moment whose UTC year is not four digits."""
     if moment is None:
         return OPEN_END
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+    utc = moment.astimezone(UTC)
+    if not 1000 <= utc.year <= 9999:
+        raise ValueError(f"no policy time for the year {utc.year}")
+    return _text(utc)
+
+
+def window_start(moment: datetime) -> datetime:
+    """A window's start rounded up to the whole second, and its end (`window_end`) down: policy times
+    count whole seconds, and a grant must never be in force outside what was granted."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)
+
+
+def window_end(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(microsecond=0)
 
 
 _current: tuple[int, str] = (0, OPEN_END)  # (a second since the epoch, its policy time)
@@ -35,7 +60,7 @@ def policy_time_now() -> str:
     global _current
     second = int(time.time())
     if second != _current[0]:
-        _current = (second, time.strftime(_TIME_FORMAT, time.gmtime(second)))
+        _current = (second, _text(time.gmtime(second)))
     return _current[1]
 
 
@@ -57,8 +82,8 @@ def grant_line(grant, tenant_path: str) -> ProjectedLine:
         tenant_path,
         grant.service,
         "allow",
-        policy_time(grant.valid_from),
-        policy_time(grant.valid_until),
+        policy_time(window_start(grant.valid_from)),
+        policy_time(window_end(grant.valid_until)),
         str(grant.id),
     )
     return ProjectedLine("p", rule, "grant", str(grant.id))

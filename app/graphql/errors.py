@@ -2,20 +2,18 @@
 
 Use cases raise `OpsError` (code + extensions) or `DomainError` (bad input); both reach the client
 with `extensions.code`. Anything else is a bug: the client sees `INTERNAL` and the request id, the
-log gets the trace.
+log gets the trace (app/graphql/error_log.py).
 """
 
 from __future__ import annotations
 
-import logging
+import re
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from app.domain.errors import DomainError
 from app.ops.errors import OpsError
-
-log = logging.getLogger("ssc.graphql")
 
 
 def _visible_extensions(original: BaseException) -> dict | None:
@@ -26,6 +24,33 @@ def _visible_extensions(original: BaseException) -> dict | None:
     return None
 
 
+# graphql-core names the variable, and the input field inside it, of a value that does not coerce
+# only in its message: "Variable '$i' has invalid value at .validFrom: …" (or at .selector.kind,
+# at .services[2]; a variable that is itself the value: "Variable '$at' has invalid value: …").
+_COERCION = re.compile(r"Variable '\$(\w+)' has invalid value(?: at \.([\w.\[\]]+))?:")
+
+
+def _input_field(message: str) -> str | None:
+    """The input field a coercion error is about, as the caller named it (`$at` for a variable)."""
+    found = _COERCION.search(message)
+    if found is None:
+        return None
+    if found.group(2) is None:
+        return f"${found.group(1)}"
+    return re.sub(r"\[\d+\]", "", found.group(2)).rsplit(".", 1)[-1]
+
+
+def coded_extensions(error: GraphQLError) -> dict | None:
+    """The coded extensions an error reaches the client with, or None when it is a bug (INTERNAL)."""
+    original = error.original_error
+    # No original error (parse, validation) or no path (variables that do not coerce to their
+    # types, raised before any resolver runs): the error is about the request, safe to show.
+    if original is None or (error.path is None and not _visible_extensions(original)):
+        field = _input_field(error.message)
+        return {"code": "BAD_INPUT", **({"field": field} if field else {})}
+    return _visible_extensions(original)
+
+
 class CodedMaskErrors(MaskErrors):
     """Lets coded errors through with their extensions and masks the rest as INTERNAL."""
 
@@ -33,24 +58,17 @@ class CodedMaskErrors(MaskErrors):
         super().__init__(should_mask_error=self._mask, error_message="Internal server error")
 
     def _mask(self, error: GraphQLError) -> bool:
-        original = error.original_error
-        # No original error (parse, validation) or no path (variables that do not coerce to their
-        # types, raised before any resolver runs): the error is about the request, safe to show.
-        if original is None or (error.path is None and not _visible_extensions(original)):
-            error.extensions = {"code": "BAD_INPUT", **(error.extensions or {})}
-            return False
-        extensions = _visible_extensions(original)
-        if extensions is not None:
+        extensions = coded_extensions(error)
+        if extensions is None:
+            return True
+        if error.original_error is not None and _visible_extensions(error.original_error):
             error.extensions = {**(error.extensions or {}), **extensions}
-            return False
-        return True
+        else:  # a request error keeps what graphql-core or a limit already said of it
+            error.extensions = {**extensions, **(error.extensions or {})}
+        return False
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        context = self.execution_context.context
-        request_id = getattr(context, "request_id", None)
-        log.error(
-            "unexpected error in %s (request %s)", error.path, request_id, exc_info=error.original_error
-        )
+        request_id = getattr(self.execution_context.context, "request_id", None)
         return GraphQLError(
             self.error_message,
             nodes=error.nodes,

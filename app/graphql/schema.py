@@ -6,10 +6,15 @@ merged here into the root types.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
+from app.graphql.error_log import log_errors
 from app.graphql.errors import CodedMaskErrors
 from app.graphql.limits import limit_extensions
 from app.graphql.mutations.cards import CardMutations
@@ -24,6 +29,7 @@ from app.graphql.queries.outlets import OutletQueries
 from app.graphql.queries.partner_keys import PartnerKeyQueries
 from app.graphql.queries.principals import PrincipalQueries
 from app.graphql.queries.tenants import TenantQueries
+from app.graphql.times import datetime_scalar
 from app.settings import Settings
 
 QUERY_AREAS: tuple[type, ...] = (
@@ -50,6 +56,16 @@ Query.__strawberry_definition__.description = (
 )
 
 
+class Schema(strawberry.Schema):
+    """The schema, logging request errors our way (app/graphql/error_log.py) instead of strawberry's,
+    which logs every refusal with a traceback and an excerpt of the query text."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     mutation = None
     if MUTATION_AREAS:
@@ -57,11 +73,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation.__strawberry_definition__.description = (
             "Changes administrators make; each is one transaction."
         )
-    return strawberry.Schema(
+    settings = settings or Settings()
+    return Schema(
         query=Query,
         mutation=mutation,
         config=StrawberryConfig(auto_camel_case=True),
-        extensions=[*limit_extensions(settings or Settings()), CodedMaskErrors],
+        extensions=[*limit_extensions(settings), CodedMaskErrors],
+        scalar_overrides={datetime: datetime_scalar(settings)},
     )
 
 

@@ -22,12 +22,32 @@ class Actor:
     name: str
     created_by: int | None
     token_id: int
+    # Roles held, as (role, tenant path); none while acting with a one-time enrolment token.
     assignments: tuple[tuple[str, str], ...]
     guard: AdminGuard = field(compare=False, repr=False)
+    # When the acting token expires (a token it issues may not outlive it) and whether it is an
+    # enrolment token, which may only obtain its owner's own token (app/ops/tokens.py).
+    token_expires_at: datetime | None = None
+    enrolling: bool = False
 
     @property
     def label(self) -> str:
         return f"principal:{self.name}"
+
+    @property
+    def credential(self) -> str:
+        """The credential that acted, named in every audit event of the request (never the token)."""
+        return f"token:{self.token_id}"
+
+
+def top_most(paths) -> str | None:
+    """The highest of some tenant paths (fewest levels, then by code), or None when there are none."""
+    return min(paths, key=lambda p: (p.count("/"), p), default=None)
+
+
+def home_tenant(actor: Actor) -> str:
+    """The person's own department: the top-most tenant where they hold a role ("cn" if none)."""
+    return top_most(actor.guard.scopes()) or "cn"
 
 
 async def authenticate(session: AsyncSession, token: str | None) -> Actor:
@@ -51,14 +71,16 @@ async def authenticate(session: AsyncSession, token: str | None) -> Actor:
         or (stored.expires_at and stored.expires_at <= now)
     ):
         raise OpsError("UNAUTHENTICATED", "unknown, expired or revoked token")
-    assignments = (
-        await session.exec(
-            select(RoleAssignment.role, Tenant.path)
-            .join(Tenant, Tenant.id == RoleAssignment.tenant_id)
-            .where(RoleAssignment.principal_id == principal.id)
-        )
-    ).all()
-    pairs = tuple((role, path) for role, path in assignments)
+    pairs: tuple[tuple[str, str], ...] = ()
+    if not stored.one_time:
+        assignments = (
+            await session.exec(
+                select(RoleAssignment.role, Tenant.path)
+                .join(Tenant, Tenant.id == RoleAssignment.tenant_id)
+                .where(RoleAssignment.principal_id == principal.id)
+            )
+        ).all()
+        pairs = tuple((role, path) for role, path in assignments)
     return Actor(
         principal.id,
         principal.name,
@@ -66,6 +88,8 @@ async def authenticate(session: AsyncSession, token: str | None) -> Actor:
         stored.id,
         pairs,
         AdminGuard(f"principal:{principal.name}", pairs),
+        token_expires_at=stored.expires_at,
+        enrolling=stored.one_time,
     )
 
 
@@ -83,7 +107,7 @@ async def authorize(
     """Refuse unless the admin plane allows it; a refusal is audited in a transaction of its own."""
     if actor.guard.can(act, obj, tenant_path):
         return
-    await record_denial(
+    raise await deny(
         sessions,
         actor,
         f"{obj}.{act}",
@@ -92,8 +116,34 @@ async def authorize(
         tenant_path,
         request_id=request_id,
         why=f"no role allows {act} on {obj} in {tenant_path}",
+        code=code,
+        message=f"not allowed to {act} {obj} in {tenant_path}",
     )
-    raise OpsError(code, f"not allowed to {act} {obj} in {tenant_path}")
+
+
+async def deny(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: str,
+    tenant_path: str,
+    *,
+    request_id: str | None,
+    why: str,
+    code: str = "FORBIDDEN",
+    message: str | None = None,
+) -> OpsError:
+    """Record a refusal (see `record_denial`) and return the error to raise, marked as audited.
+
+    `message` is what the caller reads (default: `why`); `why` stays in the audit trail, so it may
+    say more than the caller may learn (which tenant holds an object they may not see)."""
+    await record_denial(
+        sessions, actor, action, target_type, target_id, tenant_path, request_id=request_id, why=why
+    )
+    error = OpsError(code, message or why)
+    error.audited = True
+    return error
 
 
 async def record_denial(
@@ -106,6 +156,7 @@ async def record_denial(
     *,
     request_id: str | None,
     why: str,
+    detail: dict | None = None,
 ) -> None:
     # The chain of the tenant asked about, if it exists; otherwise the national chain, so a probe of
     # a non-existent tenant is recorded too (DESIGN.md §7: the caller cannot tell the difference).
@@ -115,10 +166,11 @@ async def record_denial(
             session,
             tenant=tenant_path if known else "cn",
             actor=actor.label,
+            credential=actor.credential,
             action=action,
             target_type=target_type,
             target_id=target_id[:96],
             decision="deny",
             request_id=request_id,
-            detail={"why": why, "tenant_exists": known is not None},
+            detail={"why": why, "tenant_exists": known is not None, **(detail or {})},
         )

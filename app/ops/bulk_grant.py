@@ -31,8 +31,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.authz.projection import grant_line
 from app.domain.regions import dom_in
 from app.ops import grants
-from app.ops.auth import Actor, authorize, record_denial
-from app.ops.errors import OpsError
+from app.ops.auth import Actor, authorize, deny
+from app.ops.errors import OpsError, changed_meanwhile
 from app.ops.grant_admin import (
     MAX_OUTLET_ID,
     approval_refusal,
@@ -43,6 +43,7 @@ from app.ops.grant_admin import (
     parse_service,
     parse_tenant,
 )
+from app.ops.refusals import audited_use_case
 from app.ops.tenant_queries import in_subtree
 from app.ops.tenant_settings import effective_settings
 from app.store import policy
@@ -317,6 +318,7 @@ async def _insert_grants(
     return inserted
 
 
+@audited_use_case("grant.bulk_create")
 async def bulk_grant(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -327,7 +329,9 @@ async def bulk_grant(
     tenant = parse_tenant(req.tenant)
     service = parse_service(req.service)
     await authorize(sessions, actor, "write", "grant", tenant, request_id=request_id)
-    grants.check_terms(service, req.valid_from, req.valid_until, req.document_ref, req.reason)
+    _, valid_from, valid_until = grants.check_terms(
+        service, req.valid_from, req.valid_until, req.document_ref, req.reason
+    )
     selection = _selection(req, tenant)
     async with sessions() as session, session.begin():
         tenant_row = await grants.tenant_by_path(session, tenant)
@@ -342,8 +346,8 @@ async def bulk_grant(
         values = {
             "tenant_id": tenant_row.id,
             "service": service,
-            "valid_from": req.valid_from,
-            "valid_until": req.valid_until,
+            "valid_from": valid_from,
+            "valid_until": valid_until,
             "document_ref": req.document_ref.strip(),
             "reason": req.reason,
             "state": "proposed" if proposed else "active",
@@ -363,7 +367,7 @@ async def bulk_grant(
             await policy.add_lines(
                 session,
                 [
-                    grant_line(_NewGrant(gid, outlet_id, service, req.valid_from, req.valid_until), tenant)
+                    grant_line(_NewGrant(gid, outlet_id, service, valid_from, valid_until), tenant)
                     for gid, outlet_id in inserted
                 ],
             )
@@ -372,6 +376,7 @@ async def bulk_grant(
             session,
             tenant=tenant,
             actor=actor.label,
+            credential=actor.credential,
             action="grant.bulk_create",
             target_type="grant",
             target_id=f"{first}..{last}",
@@ -382,8 +387,8 @@ async def bulk_grant(
                 "state": values["state"],
                 "service": service,
                 "document_ref": values["document_ref"],
-                "valid_from": req.valid_from.isoformat(),
-                "valid_until": req.valid_until.isoformat() if req.valid_until else None,
+                "valid_from": valid_from.isoformat(),
+                "valid_until": valid_until.isoformat() if valid_until else None,
                 "first_grant_id": first,
                 "last_grant_id": last,
                 "kinds": dict(sorted(kinds.items())),
@@ -433,6 +438,7 @@ async def _proposal_summary(session: AsyncSession, where) -> tuple[list[int | No
     return list(proposers), [tuple(t) for t in targets]
 
 
+@audited_use_case("grant.bulk_decide")
 async def decide_bulk(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -477,7 +483,7 @@ async def decide_bulk(
             return await _apply_bulk_decision(
                 session, actor, req, tenant, tenant_row.id, (first, last), count, targets, why, request_id
             )
-    await record_denial(
+    raise await deny(
         sessions,
         actor,
         "grant.approve",
@@ -487,7 +493,6 @@ async def decide_bulk(
         request_id=request_id,
         why=refusal,
     )
-    raise OpsError("FORBIDDEN", refusal)
 
 
 async def _apply_bulk_decision(
@@ -525,7 +530,7 @@ async def _apply_bulk_decision(
             .order_by(Grant.id)
         )
     ).all()
-    await session.exec(
+    updated = await session.exec(
         update(Grant)
         .where(where)
         .values(
@@ -537,6 +542,11 @@ async def _apply_bulk_decision(
         )
         .execution_options(synchronize_session=False)
     )
+    # Compare-and-set over the whole range: on PostgreSQL a concurrent decision may have taken some
+    # of these proposals after they were counted (the UPDATE waited for its row locks, then skipped
+    # rows no longer proposed).
+    if updated.rowcount != len(changed):
+        raise changed_meanwhile(f"the proposals {first}..{last}")
     if req.approve:
         await policy.add_lines(
             session,
@@ -549,6 +559,7 @@ async def _apply_bulk_decision(
         session,
         tenant=tenant,
         actor=actor.label,
+        credential=actor.credential,
         action="grant.bulk_approve" if req.approve else "grant.bulk_reject",
         target_type="grant",
         target_id=f"{first}..{last}",

@@ -48,6 +48,7 @@ def _card_event(
 ) -> dict:
     return {
         "actor": call.caller.label,
+        "credential": call.caller.credential,
         "action": action,
         "target_type": "card",
         "target_id": str(record.card.id),
@@ -107,6 +108,7 @@ async def record_no_card(audit: AuditWriter, call: CallInfo, action: str, id_num
     await audit.append(
         NO_CARD_CHAIN,
         actor=call.caller.label,
+        credential=call.caller.credential,
         action=action,
         target_type="card",
         target_id="",

@@ -30,6 +30,7 @@ async def set_ceiling(
     services: list[str],
     *,
     actor: str,
+    credential: str | None = None,
     set_by: int | None = None,
     request_id: str | None = None,
 ) -> CeilingResult:
@@ -51,11 +52,14 @@ async def set_ceiling(
     row.updated_at = datetime.now(UTC)
     await session.flush()
     await policy.add_lines(session, [ceiling_line(tenant.path, kind, allowed, row.id)])
-    suspended = await _suspend_grants_above(session, tenant, kind, actor=actor, request_id=request_id)
+    suspended = await _suspend_grants_above(
+        session, tenant, kind, actor=actor, credential=credential, request_id=request_id
+    )
     await append_event(
         session,
         tenant=tenant.path,
         actor=actor,
+        credential=credential,
         action="ceiling.set",
         target_type="ceiling",
         target_id=f"{tenant.path}:{kind}",
@@ -66,7 +70,13 @@ async def set_ceiling(
 
 
 async def _suspend_grants_above(
-    session: AsyncSession, tenant: Tenant, kind: str, *, actor: str, request_id: str | None
+    session: AsyncSession,
+    tenant: Tenant,
+    kind: str,
+    *,
+    actor: str,
+    credential: str | None,
+    request_id: str | None,
 ) -> list[Grant]:
     """Active and proposed grants of strict descendants of `tenant`, to `kind`, above their new ceiling:
     active ones are suspended, proposals rejected."""
@@ -89,5 +99,5 @@ async def _suspend_grants_above(
         if grant.service not in allowed:
             why = f"above the ceiling set by {cut_by.get(grant.service, tenant.path)} for {kind}"
             found.append((grant, path, why))
-    await end_above_ceiling(session, found, actor=actor, request_id=request_id)
+    await end_above_ceiling(session, found, actor=actor, credential=credential, request_id=request_id)
     return [grant for grant, _, _ in found]

@@ -9,7 +9,27 @@ class OpsError(Exception):
         self.code = code
         self.message = message
         self.extensions = extensions
+        # True once the refusal's denial event is written (app/ops/auth.deny), so the use case's
+        # refusal auditing (app/ops/refusals.py) does not write a second one.
+        self.audited = False
 
 
 def not_found(what: str, key: str) -> OpsError:
     return OpsError("NOT_FOUND", f"no {what} {key}")
+
+
+def version_conflict(what: str, current: int, expected: int) -> OpsError:
+    """The one answer to a stale `expectedVersion`, whatever the object (docs/api.md, Errors)."""
+    return OpsError(
+        "CONFLICT",
+        f"{what} is at version {current}, not {expected}; reload it and retry",
+        field="expectedVersion",
+        currentVersion=current,
+    )
+
+
+def changed_meanwhile(what: str = "the object") -> OpsError:
+    """A compare-and-set that found the row changed by a concurrent request after it was read."""
+    return OpsError(
+        "CONFLICT", f"{what} changed while this request ran; reload it and retry", field="expectedVersion"
+    )

@@ -6,11 +6,15 @@ proposal needs `approve` on grant there; setting a ceiling needs `write` on ceil
 granting tenant's effective two-person approval is on, every new grant is a proposal, whoever
 makes it.
 
-Two-person approval is about two *people*, so an approval is refused when the approver and the
-proposer are the same principal, or when either one's account was created by the other, directly
-or through accounts created in turn: whoever creates an account receives its token, so they could
-hold both ends. Two accounts merely created by the same administrator are not refused: that is
-how a department sets up its operators and approvers.
+Two-person approval is about two *people*, so an approval is refused whenever one person could
+have held both credentials: the approver and the proposer are the same principal, or they are linked
+through account creation. Whoever creates an account receives its first (enrolment) credential, so
+an account's creator, and that creator's creator, and so on, could act as it. The approver and the
+proposer are linked when one of them lies on the other's chain of creators, or when their chains
+meet (they share a creator, directly or further up). Accounts made by the server bootstrap (`ssc
+tokens create`) have no creator. A department therefore has its proposers and its approvers created
+by different account administrators, each bootstrapped or created along separate lines
+(docs/api.md, Two-person approval).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
 from sqlmodel import and_, func, or_, select
@@ -29,8 +34,9 @@ from app.domain.ceilings import effective_ceiling_for_grant, parse_ceiling_servi
 from app.domain.errors import DomainError
 from app.domain.regions import ancestor_paths, parse_tenant_path
 from app.ops import ceilings, grants
-from app.ops.auth import Actor, authorize, record_denial
-from app.ops.errors import OpsError, not_found
+from app.ops.auth import Actor, authorize, deny
+from app.ops.errors import OpsError, changed_meanwhile, not_found, version_conflict
+from app.ops.refusals import audited_use_case
 from app.ops.tenant_queries import in_subtree
 from app.ops.tenant_settings import effective_settings
 from app.store.tables import Ceiling, Grant, Outlet, Principal, Tenant
@@ -279,6 +285,7 @@ async def get_grant(
 # --- creating and changing grants --------------------------------------------------------------
 
 
+@audited_use_case("grant.create")
 async def create_grant(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -307,6 +314,7 @@ async def create_grant(
                 reason=req.reason,
             ),
             actor=actor.label,
+            credential=actor.credential,
             proposed=settings.two_person_approval,
             proposed_by=actor.principal_id,
             request_id=request_id,
@@ -319,11 +327,7 @@ async def _locked_grant(session: AsyncSession, grant_id: int, expected_version: 
     if row is None:
         raise not_found("grant", str(grant_id))
     if row.version != expected_version:
-        raise OpsError(
-            "CONFLICT",
-            f"grant {grant_id} is at version {row.version}, not {expected_version}; reload it and retry",
-            currentVersion=row.version,
-        )
+        raise version_conflict(f"grant {grant_id}", row.version, expected_version)
     return row
 
 
@@ -347,20 +351,43 @@ async def _creator_chain(session: AsyncSession, principal_id: int) -> list[int]:
 async def approval_refusal(
     session: AsyncSession, actor: Actor, proposer: int | None, what: str
 ) -> str | None:
-    """Why `actor` may not approve `what`, proposed by `proposer` (see the module docstring), or None."""
+    """Why `actor` may not approve `what`, proposed by `proposer` (see the module docstring), or None.
+
+    The answer names the link that stands in the way, so the department knows whom to ask."""
     if proposer is None:
         return None
     if proposer == actor.principal_id:
         why = "you proposed it"
-    elif proposer in await _creator_chain(session, actor.principal_id):
-        why = "it was proposed by the person who created your account"
-    elif actor.principal_id in await _creator_chain(session, proposer):
-        why = "it was proposed through an account you created"
     else:
-        return None
+        mine = await _creator_chain(session, actor.principal_id)
+        theirs = await _creator_chain(session, proposer)
+        common = next((pid for pid in mine if pid in theirs), None)
+        if common is None:
+            return None
+        names = await _names(session, {proposer, common})
+        if common == proposer:
+            why = (
+                f"its proposer {names[proposer]} created your account, directly or through accounts "
+                "they created"
+            )
+        elif common == actor.principal_id:
+            why = (
+                f"you created the account of its proposer {names[proposer]}, directly or through "
+                "accounts you created"
+            )
+        else:
+            why = (
+                f"you and its proposer {names[proposer]} were both created through accounts of "
+                f"{names[common]}, who could have held both credentials"
+            )
     return f"you may not approve {what}: {why}; another person must approve it"
 
 
+async def _names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    return dict((await session.exec(select(Principal.id, Principal.name).where(Principal.id.in_(ids)))).all())
+
+
+@audited_use_case("grant.decide")
 async def decide_grant(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -386,17 +413,18 @@ async def decide_grant(
                 gid,
                 approve=approve,
                 actor=actor.label,
+                credential=actor.credential,
                 decided_by=actor.principal_id,
                 why=why,
                 request_id=request_id,
             )
             return await _view(session, gid)
-    await record_denial(
+    raise await deny(
         sessions, actor, "grant.approve", "grant", str(gid), tenant, request_id=request_id, why=refusal
     )
-    raise OpsError("FORBIDDEN", refusal)
 
 
+@audited_use_case("grant.change_state")
 async def change_grant_state(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -417,7 +445,15 @@ async def change_grant_state(
     await authorize(sessions, actor, "write", "grant", tenant, target_id=str(gid), request_id=request_id)
     async with sessions() as session, session.begin():
         await _locked_grant(session, gid, expected_version)
-        await grants.change_state(session, gid, new_state, actor=actor.label, why=why, request_id=request_id)
+        await grants.change_state(
+            session,
+            gid,
+            new_state,
+            actor=actor.label,
+            credential=actor.credential,
+            why=why,
+            request_id=request_id,
+        )
         return await _view(session, gid)
 
 
@@ -430,6 +466,7 @@ def _ceiling_view(row: Ceiling, tenant_path: str, set_by: str | None) -> Ceiling
     )
 
 
+@audited_use_case("ceiling.set")
 async def set_tenant_ceiling(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -452,33 +489,38 @@ async def set_tenant_ceiling(
     await authorize(
         sessions, actor, "write", "ceiling", path, target_id=f"{path}:{kind}", request_id=request_id
     )
-    async with sessions() as session, session.begin():
-        tenant_row = await grants.tenant_by_path(session, path)
-        if expected_version is not None:
-            current = (
-                await session.exec(
-                    select(Ceiling.version)
-                    .where(Ceiling.tenant_id == tenant_row.id, Ceiling.outlet_kind == kind)
-                    .with_for_update()
-                )
-            ).first()
-            if (current or 0) != expected_version:
-                raise OpsError(
-                    "CONFLICT",
-                    f"the ceiling is at version {current or 0}, not {expected_version}; reload it and retry",
-                    currentVersion=current or 0,
-                )
-        result = await ceilings.set_ceiling(
-            session,
-            path,
-            kind,
-            sorted(allowed),
-            actor=actor.label,
-            set_by=actor.principal_id,
-            request_id=request_id,
-        )
-        affected = await views(session, [g.id for g in result.suspended[:AFFECTED_SHOWN]])
-        return CeilingChange(_ceiling_view(result.ceiling, path, actor.name), len(result.suspended), affected)
+    # Two first settings of one ceiling both find no row to lock; the second insert then collides.
+    try:
+        async with sessions() as session, session.begin():
+            tenant_row = await grants.tenant_by_path(session, path)
+            if expected_version is not None:
+                current = (
+                    await session.exec(
+                        select(Ceiling.version)
+                        .where(Ceiling.tenant_id == tenant_row.id, Ceiling.outlet_kind == kind)
+                        .with_for_update()
+                    )
+                ).first()
+                if (current or 0) != expected_version:
+                    raise version_conflict(
+                        f"the ceiling of {path} for {kind}", current or 0, expected_version
+                    )
+            result = await ceilings.set_ceiling(
+                session,
+                path,
+                kind,
+                sorted(allowed),
+                actor=actor.label,
+                credential=actor.credential,
+                set_by=actor.principal_id,
+                request_id=request_id,
+            )
+            affected = await views(session, [g.id for g in result.suspended[:AFFECTED_SHOWN]])
+            return CeilingChange(
+                _ceiling_view(result.ceiling, path, actor.name), len(result.suspended), affected
+            )
+    except IntegrityError:
+        raise changed_meanwhile(f"the ceiling of {path} for {kind}") from None
 
 
 async def tenant_ceilings(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.authz.projection import grant_line, suspension_line
+from app.authz.projection import grant_line, policy_time, suspension_line, window_end, window_start
 from app.domain.catalogue import FINANCIAL_SERVICES, OutletKind, parse_card_service, parse_outlet_kind
 from app.domain.ceilings import effective_ceiling_for_grant
 from app.domain.reasons import Reason
@@ -71,15 +71,28 @@ def check_terms(
     valid_until: datetime | None,
     document_ref: str,
     reason: str | None,
-) -> str:
-    """The parts of a grant that do not depend on its target; returns the card service's name."""
+) -> tuple[str, datetime, datetime | None]:
+    """The parts of a grant that do not depend on its target; returns the card service's name and
+    the validity window rounded inward to whole seconds (what the policy enforces, and what the
+    grant records, so that a reviewer sees the window in force)."""
     service = parse_card_service(service).value
     if valid_from.tzinfo is None:
         raise OpsError("BAD_INPUT", "validity times need a time zone", field="validFrom")
     if valid_until is not None and valid_until.tzinfo is None:
         raise OpsError("BAD_INPUT", "validity times need a time zone", field="validUntil")
-    if valid_until is not None and valid_until <= valid_from:
-        raise OpsError("BAD_INPUT", "the validity window ends before it starts", field="validUntil")
+    start, end = window_start(valid_from), window_end(valid_until)
+    if end is not None and end <= start:
+        raise OpsError(
+            "BAD_INPUT",
+            "the validity window ends before it starts (or within its first second)",
+            field="validUntil",
+        )
+    try:
+        policy_time(start), policy_time(end)
+    except (ValueError, OverflowError):
+        raise OpsError(
+            "BAD_INPUT", "the validity window lies outside years 1000-9999", field="validFrom"
+        ) from None
     if not document_ref.strip() or len(document_ref) > MAX_DOCUMENT_REF:
         raise OpsError(
             "BAD_INPUT",
@@ -88,7 +101,7 @@ def check_terms(
         )
     if reason is not None and len(reason) > MAX_TEXT:
         raise OpsError("BAD_INPUT", f"reason is longer than {MAX_TEXT} characters", field="reason")
-    return service
+    return service, start, end
 
 
 def check_service_fits_kind(service: str, kind: str) -> None:
@@ -122,10 +135,15 @@ async def check_ceiling(session: AsyncSession, tenant_path: str, kind: str, serv
         raise refusal
 
 
-async def _validate(session: AsyncSession, req: GrantRequest) -> tuple[Tenant, str]:
-    """Check a grant request against the rules; returns the granting tenant and the outlet kind."""
+async def _validate(
+    session: AsyncSession, req: GrantRequest
+) -> tuple[Tenant, str, datetime, datetime | None]:
+    """Check a grant request against the rules; returns the granting tenant, the outlet kind and the
+    validity window rounded inward."""
     tenant = await tenant_by_path(session, req.tenant)
-    service = check_terms(req.service, req.valid_from, req.valid_until, req.document_ref, req.reason)
+    service, start, end = check_terms(
+        req.service, req.valid_from, req.valid_until, req.document_ref, req.reason
+    )
     if (req.outlet_id is None) == (req.outlet_kind is None):
         raise OpsError(
             "BAD_INPUT", "grant to one outlet or to one outlet kind, not both or neither", field="outlet"
@@ -147,7 +165,7 @@ async def _validate(session: AsyncSession, req: GrantRequest) -> tuple[Tenant, s
         kind = parse_outlet_kind(req.outlet_kind).value
     check_service_fits_kind(service, kind)
     await check_ceiling(session, tenant.path, kind, service)
-    return tenant, kind
+    return tenant, kind, start, end
 
 
 async def grant_service(
@@ -155,6 +173,7 @@ async def grant_service(
     req: GrantRequest,
     *,
     actor: str,
+    credential: str | None = None,
     proposed: bool = False,
     proposed_by: int | None = None,
     request_id: str | None = None,
@@ -163,15 +182,15 @@ async def grant_service(
 
     `proposed_by` is the person who created it, whether or not it needs approval.
     """
-    tenant, _ = await _validate(session, req)
+    tenant, _, valid_from, valid_until = await _validate(session, req)
     now = datetime.now(UTC)
     row = Grant(
         tenant_id=tenant.id,
         outlet_id=req.outlet_id,
         outlet_kind=req.outlet_kind,
         service=parse_card_service(req.service).value,
-        valid_from=req.valid_from,
-        valid_until=req.valid_until,
+        valid_from=valid_from,
+        valid_until=valid_until,
         document_ref=req.document_ref.strip(),
         reason=req.reason,
         state="proposed" if proposed else "active",
@@ -187,6 +206,7 @@ async def grant_service(
         session,
         tenant=tenant.path,
         actor=actor,
+        credential=credential,
         action="grant.create",
         target_type="grant",
         target_id=str(row.id),
@@ -231,6 +251,7 @@ async def _transition(
     new_state: str,
     *,
     actor: str,
+    credential: str | None = None,
     why: str | None,
     action: str,
     reason_code: str = Reason.SUSPENDED.value,
@@ -250,6 +271,7 @@ async def _transition(
         session,
         tenant=tenant.path,
         actor=actor,
+        credential=credential,
         action=action,
         target_type="grant",
         target_id=str(row.id),
@@ -265,6 +287,7 @@ async def change_state(
     new_state: str,
     *,
     actor: str,
+    credential: str | None = None,
     why: str,
     reason_code: str = Reason.SUSPENDED.value,
     request_id: str | None = None,
@@ -281,6 +304,7 @@ async def change_state(
         tenant,
         new_state,
         actor=actor,
+        credential=credential,
         why=why,
         action=f"grant.{new_state}",
         reason_code=reason_code,
@@ -294,6 +318,7 @@ async def decide_proposal(
     *,
     approve: bool,
     actor: str,
+    credential: str | None = None,
     decided_by: int | None,
     why: str | None,
     request_id: str | None = None,
@@ -314,6 +339,7 @@ async def decide_proposal(
         tenant,
         "active" if approve else "rejected",
         actor=actor,
+        credential=credential,
         why=why,
         action="grant.approve" if approve else "grant.reject",
         request_id=request_id,
@@ -325,6 +351,7 @@ async def end_above_ceiling(
     found: list[tuple[Grant, str, str]],
     *,
     actor: str,
+    credential: str | None = None,
     request_id: str | None = None,
 ) -> None:
     """Suspend the active grants and reject the proposals that a shrunk ceiling no longer covers.
@@ -358,6 +385,7 @@ async def end_above_ceiling(
             session,
             tenant=path,
             actor=actor,
+            credential=credential,
             action=action,
             target_type="grant",
             target_id=str(ids[0]) if len(ids) == 1 else f"{min(ids)}..{max(ids)}",

@@ -26,6 +26,7 @@ from app.ops import outlet_rules
 from app.ops.auth import Actor, authorize
 from app.ops.errors import OpsError
 from app.ops.outlets import snapshot, tenant_input_path
+from app.ops.refusals import audited_use_case
 from app.ops.tenant_queries import in_subtree
 from app.store import policy
 from app.store.audit import append_events
@@ -198,6 +199,7 @@ async def _audit_creations(
     )
 
 
+@audited_use_case("outlet.import")
 async def import_outlets(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,

@@ -23,10 +23,11 @@ from app.domain.ceilings import effective_ceiling_for_grant, statutory_allowed
 from app.domain.errors import DomainError
 from app.domain.regions import ROOT, TenantLevel, parse_tenant_path
 from app.ops import outlet_rules
-from app.ops.auth import Actor, authorize, record_denial
-from app.ops.errors import OpsError, not_found
+from app.ops.auth import Actor, authorize, deny
+from app.ops.errors import OpsError, not_found, version_conflict
 from app.ops.grants import LIVE, ceiling_table, change_state
 from app.ops.partner_keys import forget_keys
+from app.ops.refusals import audited_use_case
 from app.ops.tenant_queries import in_subtree
 from app.store import policy
 from app.store.audit import append_event
@@ -190,10 +191,17 @@ async def _reach(
     if actor.guard.can(act, "outlet", path):
         return found
     why = f"no role allows {act} on outlet in {path}" if found else f"outlet {outlet_id} does not exist"
-    await record_denial(
-        sessions, actor, f"outlet.{act}", "outlet", outlet_id, path, request_id=request_id, why=why
+    raise await deny(
+        sessions,
+        actor,
+        f"outlet.{act}",
+        "outlet",
+        outlet_id,
+        path,
+        request_id=request_id,
+        why=why,
+        message=f"not allowed to {act} outlet {outlet_id}",
     )
-    raise OpsError("FORBIDDEN", f"not allowed to {act} outlet {outlet_id}")
 
 
 async def get_outlet(
@@ -316,6 +324,7 @@ async def _check_unique_nbs(session: AsyncSession, nbs_code: str | None, outlet_
         raise OpsError("CONFLICT", f"NBS code {nbs_code} already belongs to outlet {holder}", field="nbsCode")
 
 
+@audited_use_case("outlet.create")
 async def create_outlet(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -357,6 +366,7 @@ async def create_outlet(
                 session,
                 tenant=tenant_path,
                 actor=actor.label,
+                credential=actor.credential,
                 action="outlet.create",
                 target_type="outlet",
                 target_id=row.id,
@@ -387,11 +397,7 @@ async def _locked(session: AsyncSession, located: OutletView, expected_version: 
     if row is None or row.tenant_id != located.row.tenant_id:
         raise OpsError("CONFLICT", f"outlet {located.row.id} changed meanwhile; read it again")
     if row.version != expected_version:
-        raise OpsError(
-            "CONFLICT",
-            f"outlet {row.id} is at version {row.version}, not {expected_version}",
-            currentVersion=row.version,
-        )
+        raise version_conflict(f"outlet {row.id}", row.version, expected_version)
     if row.managed_by:
         raise OpsError(
             "CONFLICT",
@@ -408,7 +414,15 @@ async def _revoke(
     session: AsyncSession, grant_ids: list[int], why: str, actor: Actor, request_id: str | None
 ) -> list[int]:
     for grant_id in grant_ids:
-        await change_state(session, grant_id, "revoked", actor=actor.label, why=why, request_id=request_id)
+        await change_state(
+            session,
+            grant_id,
+            "revoked",
+            actor=actor.label,
+            credential=actor.credential,
+            why=why,
+            request_id=request_id,
+        )
     return grant_ids
 
 
@@ -437,6 +451,7 @@ async def _unfit_for_kind(session: AsyncSession, outlet_id: str, kind: str) -> l
     return unfit
 
 
+@audited_use_case("outlet.update")
 async def update_outlet(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -495,6 +510,7 @@ async def update_outlet(
                 session,
                 tenant=chain,
                 actor=actor.label,
+                credential=actor.credential,
                 action="outlet.update",
                 target_type="outlet",
                 target_id=row.id,
@@ -504,6 +520,7 @@ async def update_outlet(
     return OutletChange(OutletView(row, new_path), revoked)
 
 
+@audited_use_case("outlet.close")
 async def close_outlet(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -539,6 +556,7 @@ async def close_outlet(
             session,
             tenant=path,
             actor=actor.label,
+            credential=actor.credential,
             action="outlet.close",
             target_type="outlet",
             target_id=row.id,

@@ -26,6 +26,7 @@ from app.domain.regions import ROOT
 from app.ops.auth import Actor, authorize
 from app.ops.errors import OpsError, not_found
 from app.ops.rate_limit import parse_limit
+from app.ops.refusals import audited_use_case
 from app.ops.tokens import new_secret
 from app.settings import get_settings
 from app.store.audit import append_event
@@ -72,6 +73,11 @@ class PartnerCaller:
     def label(self) -> str:
         return f"outlet:{self.outlet_id}"
 
+    @property
+    def credential(self) -> str:
+        """The key that acted, named in the audit events of its calls (never the key itself)."""
+        return f"key:{self.key_id}"
+
 
 async def create_partner_key(
     session: AsyncSession,
@@ -79,6 +85,7 @@ async def create_partner_key(
     *,
     days: int,
     actor: str,
+    credential: str | None = None,
     rate_limit: str | None = None,
     created_by: int | None = None,
     request_id: str | None = None,
@@ -122,6 +129,7 @@ async def create_partner_key(
         session,
         tenant=tenant_path,
         actor=actor,
+        credential=credential,
         action="partner_key.create",
         target_type="outlet",
         target_id=outlet.id,
@@ -234,6 +242,7 @@ def forget_keys(key_ids: set[int]) -> None:
     _verified.forget(key_ids)
 
 
+@audited_use_case("partner_key.create")
 async def issue_partner_key(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -256,6 +265,7 @@ async def issue_partner_key(
             outlet_id,
             days=days,
             actor=actor.label,
+            credential=actor.credential,
             rate_limit=rate_limit,
             created_by=actor.principal_id,
             request_id=request_id,
@@ -263,6 +273,7 @@ async def issue_partner_key(
         )
 
 
+@audited_use_case("partner_key.revoke")
 async def revoke_partner_key(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -283,7 +294,13 @@ async def revoke_partner_key(
         raise not_found("partner key", name)
     async with sessions() as session, session.begin():
         view = await revoke_key(
-            session, key_id=key_id, prefix=prefix, reason=reason, actor=actor.label, request_id=request_id
+            session,
+            key_id=key_id,
+            prefix=prefix,
+            reason=reason,
+            actor=actor.label,
+            credential=actor.credential,
+            request_id=request_id,
         )
     # After the commit: forgetting earlier would let a concurrent call re-verify the key as still valid.
     forget_keys({view.row.id})
@@ -297,6 +314,7 @@ async def revoke_key(
     prefix: str | None,
     reason: str,
     actor: str,
+    credential: str | None = None,
     request_id: str | None = None,
 ) -> KeyView:
     """Revoke one key inside the caller's transaction (authorization is the caller's)."""
@@ -312,6 +330,7 @@ async def revoke_key(
         session,
         tenant=path,
         actor=actor,
+        credential=credential,
         action="partner_key.revoke",
         target_type="outlet",
         target_id=row.outlet_id,

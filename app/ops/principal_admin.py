@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -34,8 +34,9 @@ from app.authz.admin import ROLE_RANK
 from app.domain.errors import DomainError
 from app.domain.regions import TenantPath, dom_in, parse_tenant_path
 from app.domain.roles import check_role_level, parse_role
-from app.ops.auth import Actor, authorize, record_denial
-from app.ops.errors import OpsError
+from app.ops.auth import Actor, authorize, deny, home_tenant, top_most
+from app.ops.errors import OpsError, version_conflict
+from app.ops.refusals import audited_use_case
 from app.ops.tenant_queries import in_subtree
 from app.ops.tokens import (
     SHOWN_CHARS,
@@ -51,6 +52,7 @@ MAX_DISPLAY_NAME = 128
 MAX_REASON = 512
 MAX_ROLE = 32
 DEFAULT_TOKEN_DAYS = 90
+DEFAULT_ENROLMENT_HOURS = 24
 
 Roles = Sequence[tuple[str, str]]  # (role, tenant path) pairs
 
@@ -65,6 +67,7 @@ class TokenView:
     expires_at: datetime | None
     revoked_at: datetime | None
     created_at: datetime
+    one_time: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,7 @@ def _rank_at(actor: Actor, path: str) -> int:
 
 def _home(actor: Actor, roles: Roles = ()) -> str:
     """The audit chain for an event about a person: their top-most role's tenant, else the actor's."""
-    paths = sorted((p for _, p in roles), key=lambda p: (p.count("/"), p)) or actor.guard.scopes()
-    return paths[0] if paths else "cn"
+    return top_most(p for _, p in roles) or home_tenant(actor)
 
 
 class _Refused(Exception):
@@ -169,7 +171,7 @@ async def _deny(
     sessions: async_sessionmaker[AsyncSession], actor: Actor, refused: _Refused, request_id: str | None
 ) -> OpsError:
     """Audit a refusal in a transaction of its own; returns the FORBIDDEN to raise."""
-    await record_denial(
+    return await deny(
         sessions,
         actor,
         refused.action,
@@ -179,7 +181,6 @@ async def _deny(
         request_id=request_id,
         why=refused.message,
     )
-    return OpsError("FORBIDDEN", refused.message)
 
 
 @asynccontextmanager
@@ -233,7 +234,9 @@ async def _views(session: AsyncSession, actor: Actor, ids: Sequence[int]) -> lis
             select(PersonalToken).where(PersonalToken.principal_id.in_(ids)).order_by(PersonalToken.id)
         )
     ).all():
-        tokens[t.principal_id].append(TokenView(t.id, t.prefix, t.expires_at, t.revoked_at, t.created_at))
+        tokens[t.principal_id].append(
+            TokenView(t.id, t.prefix, t.expires_at, t.revoked_at, t.created_at, t.one_time)
+        )
     views = []
     for pid in ids:
         p, by = rows[pid]
@@ -337,6 +340,7 @@ async def _may_assign(
         raise await _deny(sessions, actor, refused, request_id)
 
 
+@audited_use_case("principal.create")
 async def create_principal(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -345,36 +349,38 @@ async def create_principal(
     tenant: str,
     role: str,
     display_name: str | None = None,
-    token_days: int | None = None,
+    enrolment_hours: int = DEFAULT_ENROLMENT_HOURS,
     request_id: str | None = None,
 ) -> tuple[PrincipalView, IssuedToken]:
-    """A new person with one role and a first token, shown to the caller this once."""
+    """A new person with one role and a one-time enrolment token, shown to the caller this once:
+    the person redeems it with `issueToken` for their own token (app/ops/tokens.py)."""
     name = _name(name)
     display = _text(display_name, "displayName", MAX_DISPLAY_NAME) if display_name is not None else name
     path = _tenant(tenant)
     role = _role(role, path)
-    days = _days(DEFAULT_TOKEN_DAYS if token_days is None else token_days, "tokenDays")
     await _may_assign(sessions, actor, "principal.create", name, role, path.path, request_id)
     async with sessions() as session, session.begin():
         tenant_row = await _tenant_row(session, path.path)
         if (await session.exec(select(Principal.id).where(Principal.name == name))).first() is not None:
-            raise OpsError("CONFLICT", f"a principal named {name} already exists", field="name")
+            raise _name_taken(name)
         principal = Principal(name=name, display_name=display, created_by=actor.principal_id)
         session.add(principal)
         try:
             await session.flush()
         except IntegrityError:  # created concurrently under the same name
-            raise OpsError("CONFLICT", f"a principal named {name} already exists", field="name") from None
+            raise _name_taken(name) from None
         session.add(
             RoleAssignment(
                 principal_id=principal.id, tenant_id=tenant_row.id, role=role, created_by=actor.principal_id
             )
         )
-        issued = await add_token(session, principal, days)
+        expires_at = datetime.now(UTC) + timedelta(hours=enrolment_hours)
+        issued = await add_token(session, principal, expires_at, one_time=True)
         await append_event(
             session,
             tenant=path.path,
             actor=actor.label,
+            credential=actor.credential,
             action="principal.create",
             target_type="principal",
             target_id=name,
@@ -383,6 +389,7 @@ async def create_principal(
                 "display_name": display,
                 "role": role,
                 "tenant": path.path,
+                "enrolment_token_id": issued.token_id,
                 "token_prefix": issued.prefix,
                 "expires_at": issued.expires_at.isoformat(),
             },
@@ -390,6 +397,13 @@ async def create_principal(
         return await _view(session, actor, principal.id), issued
 
 
+def _name_taken(name: str) -> OpsError:
+    # Login names are one namespace for the whole platform, so a taken name must be refused wherever
+    # its holder works; the answer is the same whether or not the holder is within your reach.
+    return OpsError("CONFLICT", f"the login name {name} is not available; choose another", field="name")
+
+
+@audited_use_case("principal.assign_role")
 async def assign_role(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -438,6 +452,7 @@ async def _role_changed(
         session,
         tenant=tenant,
         actor=actor.label,
+        credential=actor.credential,
         action=action,
         target_type="principal",
         target_id=principal.name,
@@ -447,6 +462,7 @@ async def _role_changed(
     return await _view(session, actor, principal.id)
 
 
+@audited_use_case("principal.remove_role")
 async def remove_role(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -494,6 +510,7 @@ async def remove_role(
         return await _role_changed(session, actor, action, principal, role, path.path, request_id)
 
 
+@audited_use_case("principal.deactivate")
 async def deactivate_principal(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -516,11 +533,7 @@ async def deactivate_principal(
         if not _manages(actor, roles):
             raise _Refused(action, name, _home(actor, roles), f"{name} holds a role you may not manage")
         if expected_version is not None and principal.version != expected_version:
-            raise OpsError(
-                "CONFLICT",
-                f"{name} changed meanwhile (version {principal.version})",
-                field="expectedVersion",
-            )
+            raise version_conflict(name, principal.version, expected_version)
         if not principal.active:
             raise OpsError("CONFLICT", f"{name} is already deactivated", field="name")
         now = datetime.now(UTC)
@@ -539,6 +552,7 @@ async def deactivate_principal(
             session,
             tenant=_home(actor, roles),
             actor=actor.label,
+            credential=actor.credential,
             action=action,
             target_type="principal",
             target_id=name,
@@ -552,40 +566,74 @@ async def deactivate_principal(
         return await _view(session, actor, principal.id)
 
 
+def _token_expiry(actor: Actor, days: int | None) -> datetime:
+    """When a token the actor issues for themself expires: `days` from now (default 90), but never
+    after the acting token, unless that is the one-time enrolment token it replaces."""
+    wanted = datetime.now(UTC) + timedelta(days=_days(DEFAULT_TOKEN_DAYS if days is None else days, "days"))
+    limit = None if actor.enrolling else actor.token_expires_at
+    if limit is None or wanted <= limit:
+        return wanted
+    if days is None:
+        return limit
+    raise OpsError(
+        "BAD_INPUT",
+        f"your token expires at {limit.isoformat(timespec='seconds')}; a token it issues may not outlive it",
+        field="days",
+    )
+
+
+@audited_use_case("principal.issue_token")
 async def issue_token(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
     *,
-    name: str,
+    name: str | None = None,
     days: int | None = None,
     request_id: str | None = None,
 ) -> tuple[PrincipalView, IssuedToken]:
-    """A new token for yourself or for a person you manage, shown this once."""
-    name = _name(name)
-    days = _days(DEFAULT_TOKEN_DAYS if days is None else days, "days")
-    action = "principal.issue_token"
-    async with _audited_refusals(sessions, actor, request_id), sessions() as session, session.begin():
-        principal, roles = await _load(session, name)
-        if principal is None or not _visible(actor, principal.id, roles):
-            raise _out_of_reach(action, actor, name)
-        if principal.id != actor.principal_id and not _manages(actor, roles):
-            raise _Refused(action, name, _home(actor, roles), f"{name} holds a role you may not manage")
-        if not principal.active:
-            raise OpsError("CONFLICT", f"{name} is deactivated", field="name")
-        issued = await add_token(session, principal, days)
+    """A new bearer token for yourself, shown this once; issued with your one-time enrolment token,
+    it replaces that token (which is revoked). Nobody obtains a token for another person: an
+    administrator revokes another person's tokens or deactivates them, never mints for them."""
+    if name is not None and _name(name) != actor.name:
+        refused = _Refused(
+            "principal.issue_token",
+            name,
+            home_tenant(actor),
+            "a token is issued only to its owner: the person signs in and calls issueToken themself",
+        )
+        raise await _deny(sessions, actor, refused, request_id)
+    expires_at = _token_expiry(actor, days)
+    async with sessions() as session, session.begin():
+        principal, roles = await _load(session, actor.name)
+        if principal is None or principal.id != actor.principal_id or not principal.active:
+            raise OpsError("UNAUTHENTICATED", "unknown, expired or revoked token")
+        issued = await add_token(session, principal, expires_at)
+        replaced = None
+        if actor.enrolling:
+            replaced = await session.get(PersonalToken, actor.token_id, with_for_update=True)
+            if replaced is None or replaced.revoked_at is not None:  # redeemed by a concurrent call
+                raise OpsError("UNAUTHENTICATED", "unknown, expired or revoked token")
+            replaced.revoked_at = datetime.now(UTC)
         await append_event(
             session,
             tenant=_home(actor, roles),
             actor=actor.label,
-            action=action,
+            credential=actor.credential,
+            action="principal.issue_token",
             target_type="principal",
-            target_id=name,
+            target_id=actor.name,
             request_id=request_id,
-            detail={"token_prefix": issued.prefix, "expires_at": issued.expires_at.isoformat()},
+            detail={
+                "token_id": issued.token_id,
+                "token_prefix": issued.prefix,
+                "expires_at": issued.expires_at.isoformat(),
+                "replaces_enrolment_token": replaced.id if replaced else None,
+            },
         )
         return await _view(session, actor, principal.id), issued
 
 
+@audited_use_case("principal.revoke_token")
 async def revoke_token(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -625,6 +673,7 @@ async def revoke_token(
             session,
             tenant=_home(actor, owners[owner.id]),
             actor=actor.label,
+            credential=actor.credential,
             action=action,
             target_type="principal",
             target_id=owner.name,

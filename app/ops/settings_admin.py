@@ -1,5 +1,6 @@
 """Changing a tenant's own settings. A cleared (NULL) setting follows the nearest ancestor that sets
-it (app/ops/tenant_settings.effective_settings), so clearing restores inheritance.
+it (app/ops/tenant_settings.effective_settings), so clearing restores inheritance. Two-person
+approval that an ancestor requires cannot be turned off here (FORBIDDEN): only that ancestor can.
 
 `ssc tenants apply` also owns these two columns: it writes the file's value, an absent key included
 (as NULL), so a later apply undoes what was set here for a tenant declared in the files.
@@ -17,7 +18,9 @@ from app.domain.card import validate_pin_lock_threshold
 from app.domain.errors import DomainError
 from app.domain.regions import parse_tenant_path
 from app.ops.auth import Actor, authorize
-from app.ops.errors import OpsError, not_found
+from app.ops.errors import OpsError, not_found, version_conflict
+from app.ops.refusals import audited_use_case
+from app.ops.tenant_settings import loosening_refusal
 from app.store.audit import append_event
 from app.store.tables import Tenant
 
@@ -36,6 +39,7 @@ def _settings(row: Tenant) -> dict[str, object]:
     return {"two_person_approval": row.two_person_approval, "pin_lock_threshold": row.pin_lock_threshold}
 
 
+@audited_use_case("tenant_settings.update")
 async def update_tenant_settings(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -66,15 +70,14 @@ async def update_tenant_settings(
         if row is None:
             raise not_found("tenant", path)
         if row.version != expected_version:
-            raise OpsError(
-                "CONFLICT",
-                f"{path} changed meanwhile (now version {row.version}); reload and retry",
-                field="expectedVersion",
-            )
+            raise version_conflict(f"the settings of {path}", row.version, expected_version)
         before = _settings(row)
         after = {k: before[k] if v is _UNCHANGED else v for k, v in wanted.items()}
         if after == before:
             return row
+        refusal = await loosening_refusal(session, path, after["two_person_approval"])
+        if refusal is not None:
+            raise OpsError("FORBIDDEN", refusal, field="twoPersonApproval")
         row.two_person_approval = after["two_person_approval"]
         row.pin_lock_threshold = after["pin_lock_threshold"]
         row.version += 1
@@ -83,6 +86,7 @@ async def update_tenant_settings(
             session,
             tenant=path,
             actor=actor.label,
+            credential=actor.credential,
             action="tenant_settings.update",
             target_type="tenant",
             target_id=path,

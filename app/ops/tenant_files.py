@@ -16,6 +16,7 @@ from typing import Any
 from app.domain.errors import DomainError
 from app.domain.regions import parse_tenant_path
 from app.ops import outlet_rules
+from app.ops.tenant_settings import required_above
 
 TENANT_KEYS = {"path", "name", "two_person_approval", "pin_lock_threshold"}
 OUTLET_KEYS = set(outlet_rules.KEYS)
@@ -224,6 +225,18 @@ def load_tree(directory: Path, known_tenants: set[str] | frozenset[str] = frozen
         parent = parse_tenant_path(spec.path).parent
         if parent is not None and parent.path not in available:
             problems.append(_at(spec.source, "tenant.path", f"parent tenant {parent.path} is not declared"))
+    approvals = {path: spec.two_person_approval for path, spec in tree.tenants.items()}
+    for spec in tree.tenants.values():
+        above = required_above(spec.path, approvals) if spec.two_person_approval is False else None
+        if above is not None:
+            problems.append(
+                _at(
+                    spec.source,
+                    "tenant.two_person_approval",
+                    f"{above} requires two-person approval below it; a department may tighten it, "
+                    "never loosen it",
+                )
+            )
     for spec in tree.outlets.values():
         if spec.tenant not in available:
             problems.append(_at(spec.source, "outlet.tenant", f"tenant {spec.tenant} is not declared"))

@@ -1,5 +1,14 @@
 """Personal bearer tokens: issuing one (shared by `ssc tokens create` and the API) and
-`ssc tokens create` itself, which makes a person with a role in a tenant and shows the token once."""
+`ssc tokens create` itself, which makes a person with a role in a tenant and shows the token once.
+
+Two kinds of token (docs/api.md, Credentials):
+- a bearer token acts as its owner, until it expires or is revoked;
+- an enrolment token is one-time and short-lived: the first credential of an account made through
+  the API. It acts as nobody (no role) and serves only to obtain its owner's own bearer token with
+  `issueToken`, which revokes it. Nobody may obtain a usable credential of another person: the
+  administrator who hands it over could redeem it first, which is why accounts linked through
+  creation may not approve each other's proposals (app/ops/grant_admin.approval_refusal).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +43,8 @@ class IssuedToken:
     token: str  # the only time the clear token exists; never stored or logged
     prefix: str  # what lists and audit events show of it
     expires_at: datetime
+    one_time: bool = False
+    token_id: int = 0
 
 
 def new_secret(prefix: str) -> str:
@@ -54,20 +65,21 @@ def check_token_days(days: int) -> int:
     return days
 
 
-async def add_token(session: AsyncSession, principal: Principal, days: int) -> IssuedToken:
+async def add_token(
+    session: AsyncSession, principal: Principal, expires_at: datetime, *, one_time: bool = False
+) -> IssuedToken:
     """A new token for `principal` in the caller's transaction; only its SHA-256 is stored."""
     token = new_secret(TOKEN_PREFIX)
-    expires_at = datetime.now(UTC) + timedelta(days=days)
-    session.add(
-        PersonalToken(
-            principal_id=principal.id,
-            token_hash=secret_hash(token),
-            prefix=token[:SHOWN_CHARS],
-            expires_at=expires_at,
-        )
+    row = PersonalToken(
+        principal_id=principal.id,
+        token_hash=secret_hash(token),
+        prefix=token[:SHOWN_CHARS],
+        expires_at=expires_at,
+        one_time=one_time,
     )
+    session.add(row)
     await session.flush()
-    return IssuedToken(principal.id, principal.name, token, token[:SHOWN_CHARS], expires_at)
+    return IssuedToken(principal.id, principal.name, token, token[:SHOWN_CHARS], expires_at, one_time, row.id)
 
 
 async def create_principal_with_token(
@@ -97,7 +109,7 @@ async def create_principal_with_token(
         session.add(principal)
         await session.flush()
         session.add(RoleAssignment(principal_id=principal.id, tenant_id=tenant.id, role=parsed_role.value))
-        issued = await add_token(session, principal, days)
+        issued = await add_token(session, principal, datetime.now(UTC) + timedelta(days=days))
         await append_event(
             session,
             tenant=path.path,
@@ -107,6 +119,10 @@ async def create_principal_with_token(
             target_id=name,
             detail={
                 "role": parsed_role.value,
+                # The server's operator made this account and its token on the server itself: the
+                # bootstrap, outside the API's rule that nobody mints another person's credential.
+                "bootstrap": True,
+                "token_id": issued.token_id,
                 "token_prefix": issued.prefix,
                 "expires_at": issued.expires_at.isoformat(),
             },

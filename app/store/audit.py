@@ -23,7 +23,7 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _body(values: Mapping[str, Any], detail: Any) -> dict[str, Any]:
-    return {
+    body = {
         "tenant": values["tenant"],
         "seq": values["seq"],
         # 2026-11-25T03:00:00.123456Z (as strftime's %Y-%m-%dT%H:%M:%S.%fZ did, at half the cost)
@@ -37,6 +37,10 @@ def _body(values: Mapping[str, Any], detail: Any) -> dict[str, Any]:
         "detail": detail,
         "request_id": values["request_id"],
     }
+    # Hashed only when present, so the events written before the column existed verify unchanged.
+    if values.get("credential") is not None:
+        body["credential"] = values["credential"]
+    return body
 
 
 def event_body(event: AuditEvent) -> dict[str, Any]:
@@ -88,6 +92,7 @@ def event_row(
     action: str,
     target_type: str,
     target_id: str,
+    credential: str | None = None,
     detail: dict[str, Any] | None = None,
     decision: str | None = None,
     reason: str | None = None,
@@ -107,6 +112,7 @@ def event_row(
         "hash": "",
         "at": at or datetime.now(UTC),
         "actor": actor,
+        "credential": credential,
         "action": action,
         "target_type": target_type,
         "target_id": target_id,
@@ -122,8 +128,8 @@ def event_row(
 async def append_event(session: AsyncSession, *, tenant: str, **fields: Any) -> AuditEvent:
     """Add one event to `tenant`'s chain; the caller commits it together with the change.
 
-    `fields`: actor, action, target_type, target_id and optionally detail, decision, reason,
-    request_id, at.
+    `fields`: actor, action, target_type, target_id and optionally credential, detail, decision,
+    reason, request_id, at.
     """
     event = AuditEvent(**event_row(tenant, await _chain_head(session, tenant), **fields))
     session.add(event)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import SessionTransaction, SessionTransactionOrigin
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -67,9 +69,34 @@ def make_async_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+class WriteSession(Session):
+    """The synchronous session behind every AsyncSession of the app (see `_writer_first`)."""
+
+
+@event.listens_for(WriteSession, "after_begin")
+def _writer_first(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    """On SQLite, an explicit `session.begin()` (a use case's write transaction) becomes the
+    database's writer before its first statement: BEGIN IMMEDIATE.
+
+    Python's sqlite3 opens a transaction only at the first INSERT/UPDATE/DELETE, so everything a use
+    case reads before writing (the version it compares with `expectedVersion`, a grant's state, a
+    chain head) would be read outside any transaction, and two workers could both decide on the same
+    old row and both commit. As the writer, the transaction reads what the next writer will see.
+    Sessions that only read (no explicit begin) keep WAL's concurrent readers. PostgreSQL needs
+    nothing here: use cases lock the rows they check (FOR UPDATE) and versioned rows are updated
+    compare-and-set (`version_id_col`, app/store/tables).
+    """
+    if connection.dialect.name != "sqlite" or transaction.origin is not SessionTransactionOrigin.BEGIN:
+        return
+    if not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: use cases return the rows they changed after committing.
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return async_sessionmaker(
+        engine, class_=AsyncSession, sync_session_class=WriteSession, expire_on_commit=False
+    )
 
 
 async def take_write_lock(session: AsyncSession) -> None:

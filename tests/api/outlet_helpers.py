@@ -33,20 +33,6 @@ async def db_state(sessions) -> dict:
     }
 
 
-def only_denials_added(before: dict, after: dict, who: str | None) -> None:
-    """Nothing changed but the denial's own audit event (none for an anonymous caller)."""
-    added = after["events"][len(before["events"]) :]
-    assert after["events"][: len(before["events"])] == before["events"]
-    assert {k: v for k, v in after.items() if k != "events"} == {
-        k: v for k, v in before.items() if k != "events"
-    }
-    if who is None:
-        assert added == []
-    else:
-        assert len(added) == 1, added
-        assert added[0][3] == "deny" and added[0][4] == f"principal:{who.replace('_', '.')}"
-
-
 @contextmanager
 def recorded_statements(engine: Engine) -> Iterator[list[str]]:
     """The SQL statements `engine` runs inside the block, for counting the queries of a request."""

@@ -18,6 +18,7 @@ from app.settings import Settings
 from app.web import create_app
 from tests.api.conftest import Api, error_code
 from tests.api.key_helpers import CREATE, TH_OUTLET, key_state
+from tests.audit_helpers import assert_only_denial
 from tests.livesrv import serve
 
 
@@ -28,8 +29,8 @@ async def test_a_limit_above_the_cap_is_refused_and_nothing_is_written(api, sess
     assert error_code(body) == "BAD_INPUT", body
     assert body["errors"][0]["extensions"]["field"] == "rateLimit"
     assert "1000/second" in body["errors"][0]["message"]
-    # Like every BAD_INPUT of createPartnerKey (after the permission check passed): no event either.
-    assert await key_state(sessions) == before
+    # Like every refusal of createPartnerKey: its denial event and nothing else.
+    assert_only_denial(before, await key_state(sessions), "gz_admin")
 
 
 @pytest.mark.parametrize("limit", ["1000/second", "60000/minute", "1000 per 1 second", "86400000/day"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -10,7 +11,8 @@ from sqlmodel import select
 from app.store.crypto import secret_hash
 from app.store.tables import AuditEvent, PersonalToken, Principal, RoleAssignment, Tenant
 from tests.api.conftest import error_code
-from tests.api.grant_helpers import assert_only_denial
+from tests.api.grant_helpers import add_person
+from tests.audit_helpers import assert_only_denial
 
 GZ = "cn/440000/440100"
 SZ = "cn/440000/440300"
@@ -27,7 +29,7 @@ PRINCIPAL = "query($n: String!) { principal(name: $n) " + PERSON + " }"
 CREATE = (
     "mutation($i: CreatePrincipalInput!) { createPrincipal(input: $i) { principal "
     + PERSON
-    + " token { token prefix expiresAt } } }"
+    + " enrolmentToken { token prefix expiresAt oneTime } } }"
 )
 ASSIGN = "mutation($i: RoleInput!) { assignRole(input: $i) { principal " + PERSON + " } }"
 REMOVE = "mutation($i: RoleInput!) { removeRole(input: $i) { principal " + PERSON + " } }"
@@ -37,7 +39,7 @@ DEACTIVATE = (
 ISSUE = (
     "mutation($i: IssueTokenInput!) { issueToken(input: $i) { principal "
     + PERSON
-    + " token { token prefix expiresAt } } }"
+    + " token { token prefix expiresAt oneTime } } }"
 )
 REVOKE = "mutation($i: RevokeTokenInput!) { revokeToken(input: $i) { principal " + PERSON + " } }"
 ME = "{ me { name } }"
@@ -119,13 +121,11 @@ async def _mutation_on_gz_operator(api, sessions, kind: str) -> tuple[str, dict]
         return REMOVE, {"i": {"name": "gz.operator", "tenant": GZ, "role": "approver"}}
     if kind == "deactivate":
         return DEACTIVATE, {"i": {"name": "gz.operator", "reason": "left the bureau"}}
-    if kind == "issue":
-        return ISSUE, {"i": {"name": "gz.operator", "days": 7}}
     prefix = (await token_rows(sessions, "gz.operator"))[0].prefix
     return REVOKE, {"i": {"prefix": prefix}}
 
 
-@pytest.mark.parametrize("kind", ["create", "assign", "remove", "deactivate", "issue", "revoke"])
+@pytest.mark.parametrize("kind", ["create", "assign", "remove", "deactivate", "revoke"])
 async def test_every_mutation_is_refused_outside_reach(api, sessions, kind):
     query, variables = await _mutation_on_gz_operator(api, sessions, kind)
     for who, code in REFUSED_CALLERS:
@@ -141,32 +141,95 @@ async def test_every_mutation_is_refused_outside_reach(api, sessions, kind):
 # --- createPrincipal ----------------------------------------------------------------------------
 
 
-async def test_created_person_gets_a_token_once_and_it_works(api, sessions):
+async def test_a_created_person_gets_a_one_time_enrolment_token_for_their_own(api, sessions):
     data = await ok(
         api,
         CREATE,
-        {"i": {"name": "li.na", "displayName": "李娜", "tenant": TH, "role": "operator", "tokenDays": 30}},
+        {"i": {"name": "li.na", "displayName": "李娜", "tenant": TH, "role": "operator"}},
         "gz_admin",
     )
-    created, token = data["createPrincipal"]["principal"], data["createPrincipal"]["token"]
+    created, enrolment = data["createPrincipal"]["principal"], data["createPrincipal"]["enrolmentToken"]
     assert created["roles"] == [{"role": "operator", "tenantPath": TH}]
     assert created["createdBy"] == "gz.admin" and created["displayName"] == "李娜"
-    assert token["token"].startswith("ssc_pt_") and token["token"].startswith(token["prefix"])
-    assert [t["prefix"] for t in created["tokens"]] == [token["prefix"]]
-    # It signs in, and nothing ever shows or stores it again.
-    assert (await api.gql(ME, token=token["token"]))["data"]["me"]["name"] == "li.na"
+    assert enrolment["oneTime"] is True and enrolment["token"].startswith(enrolment["prefix"])
+    assert [t["prefix"] for t in created["tokens"]] == [enrolment["prefix"]]
+    # It expires within the enrolment time (24 hours by default), not in days.
+    expires = datetime.fromisoformat(enrolment["expiresAt"])
+    assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(hours=24)
+    # It acts as nobody: it reads who it belongs to, and nothing else.
+    assert (await api.gql(ME, token=enrolment["token"]))["data"]["me"] == {"name": "li.na"}
+    listed = await api.gql(PRINCIPALS, {"t": TH}, token=enrolment["token"])
+    assert error_code(listed) == "FORBIDDEN"
+    grant = await api.gql(
+        CREATE, {"i": {"name": "li.si", "tenant": TH, "role": "operator"}}, token=enrolment["token"]
+    )
+    assert error_code(grant) == "FORBIDDEN"
+    # Its one use: the person's own token, which replaces it.
+    data = await ok_as(api, ISSUE, {"i": {"days": 30}}, enrolment["token"])
+    own = data["issueToken"]["token"]
+    assert own["oneTime"] is False and own["token"] != enrolment["token"]
+    assert (await api.gql(ME, token=own["token"]))["data"]["me"]["name"] == "li.na"
+    assert error_code(await api.gql(ME, token=enrolment["token"])) == "UNAUTHENTICATED"
+    assert error_code(await api.gql(ISSUE, {"i": {}}, token=enrolment["token"])) == "UNAUTHENTICATED"
+    # Nothing ever shows or stores either token again.
     again = await api.post(PRINCIPAL, {"n": "li.na"}, who="gz_admin")
-    assert token["token"] not in again.text and token["prefix"] in again.text
+    assert enrolment["token"] not in again.text and own["token"] not in again.text
     stored = await token_rows(sessions, "li.na")
-    assert [t.token_hash for t in stored] == [secret_hash(token["token"])]
+    assert [t.token_hash for t in stored] == [secret_hash(enrolment["token"]), secret_hash(own["token"])]
+    assert [t.one_time for t in stored] == [True, False] and stored[0].revoked_at is not None
     async with sessions() as session:
         person = (await session.exec(select(Principal).where(Principal.name == "li.na"))).one()
-        events = (await session.exec(select(AuditEvent).where(AuditEvent.action == "principal.create"))).all()
+        events = (
+            await session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.target_id == "li.na", AuditEvent.decision.is_(None))
+                .order_by(AuditEvent.id)
+            )
+        ).all()
     # created_by is what the two-person rule checks: gz.admin may not approve for li.na.
     assert person.created_by == await principal_id(sessions, "gz.admin")
-    mine = [e for e in events if e.actor == "principal:gz.admin"]
-    assert len(mine) == 1 and mine[0].tenant == TH and token["token"] not in mine[0].detail
-    assert json.loads(mine[0].detail)["token_prefix"] == token["prefix"]
+    assert [(e.action, e.actor) for e in events] == [
+        ("principal.create", "principal:gz.admin"),
+        ("principal.issue_token", "principal:li.na"),
+    ]
+    # Each event names the credential that acted: gz.admin's token, then the enrolment token.
+    gz_admin_token = (await token_rows(sessions, "gz.admin"))[0]
+    assert [e.credential for e in events] == [f"token:{gz_admin_token.id}", f"token:{stored[0].id}"]
+    assert json.loads(events[0].detail)["token_prefix"] == enrolment["prefix"]
+    assert json.loads(events[1].detail)["replaces_enrolment_token"] == stored[0].id
+    assert all(enrolment["token"] not in e.detail and own["token"] not in e.detail for e in events)
+
+
+async def test_nobody_obtains_a_token_of_another_person(api, sessions):
+    """The attack of the security review (issue 11, item 2): an administrator minting a working token
+    for an approver in their subtree, to approve their own proposal with it."""
+    for who, name in [("gz_admin", "gz.approver"), ("gd_admin", "gz.approver"), ("gz_admin", "th.admin")]:
+        before = await db_state(sessions)
+        body = await api.gql(ISSUE, {"i": {"name": name}}, who=who)
+        assert error_code(body) == "FORBIDDEN" and "only to its owner" in body["errors"][0]["message"]
+        assert_only_denial(before, await db_state(sessions), who)
+
+
+async def test_a_token_never_outlives_the_token_that_issued_it(api, sessions):
+    short = await add_person(sessions, "gz.clerk", GZ, "operator", days=2)
+    # Asked for more than the caller's own token has left: refused, naming the field.
+    before = await db_state(sessions)
+    body = await api.gql(ISSUE, {"i": {"days": 366}}, token=short)
+    assert refusal(body) == ("BAD_INPUT", "days")
+    assert_only_denial(before, await db_state(sessions), "gz_clerk")
+    # Left to the default (90 days), it is cut to the caller's own expiry.
+    data = await ok_as(api, ISSUE, {"i": {}}, short)
+    rows = await token_rows(sessions, "gz.clerk")
+    assert datetime.fromisoformat(data["issueToken"]["token"]["expiresAt"]) == rows[0].expires_at
+    # And a token issued by that one can outlive neither.
+    third = await ok_as(api, ISSUE, {"i": {"days": 1}}, data["issueToken"]["token"]["token"])
+    assert datetime.fromisoformat(third["issueToken"]["token"]["expiresAt"]) <= rows[0].expires_at
+
+
+async def ok_as(api, query: str, variables: dict, token: str) -> dict:
+    body = await api.gql(query, variables, token=token)
+    assert "errors" not in body, body
+    return body["data"]
 
 
 @pytest.mark.parametrize(
@@ -184,8 +247,6 @@ async def test_created_person_gets_a_token_once_and_it_works(api, sessions):
         ({"tenant": "cn/" + "4" * 500}, "tenant", "BAD_TENANT_PATH"),
         ({"displayName": "名" * 129}, "displayName", None),
         ({"displayName": "   "}, "displayName", None),
-        ({"tokenDays": 0}, "tokenDays", "BAD_EXPIRY"),
-        ({"tokenDays": 367}, "tokenDays", "BAD_EXPIRY"),
     ],
 )
 async def test_bad_input_names_the_field_and_writes_nothing(api, sessions, variables, field, reason):
@@ -196,7 +257,7 @@ async def test_bad_input_names_the_field_and_writes_nothing(api, sessions, varia
     assert refusal(body) == ("BAD_INPUT", field)
     if reason:
         assert body["errors"][0]["extensions"]["reason"] == reason
-    assert await db_state(sessions) == before
+    assert_only_denial(before, await db_state(sessions), "gz_admin")
 
 
 async def test_role_above_own_or_outside_subtree_is_forbidden(api, sessions):
@@ -212,18 +273,24 @@ async def test_role_above_own_or_outside_subtree_is_forbidden(api, sessions):
 
 
 async def test_duplicate_name_is_a_conflict_and_missing_tenant_not_found(api, sessions):
+    # A taken login name is answered alike whether its holder is in reach (gz.operator) or not
+    # (sz.admin): login names are one namespace, and the answer says nothing of where the holder works.
+    answers = []
+    for name in ("sz.admin", "gz.operator"):
+        before = await db_state(sessions)
+        body = await api.gql(CREATE, {"i": {"name": name, "tenant": GZ, "role": "operator"}}, who="gz_admin")
+        assert refusal(body) == ("CONFLICT", "name")
+        answers.append(body["errors"][0]["message"].replace(name, "NAME"))
+        assert_only_denial(before, await db_state(sessions), "gz_admin")
+    assert answers[0] == answers[1]
     before = await db_state(sessions)
-    body = await api.gql(
-        CREATE, {"i": {"name": "sz.admin", "tenant": GZ, "role": "operator"}}, who="gz_admin"
-    )
-    assert refusal(body) == ("CONFLICT", "name")
     body = await api.gql(
         CREATE,
         {"i": {"name": "li.na", "tenant": "cn/440000/440100/440113", "role": "operator"}},
         who="gz_admin",
     )
     assert error_code(body) == "NOT_FOUND"
-    assert await db_state(sessions) == before
+    assert_only_denial(before, await db_state(sessions), "gz_admin")
 
 
 # --- assignRole / removeRole --------------------------------------------------------------------
@@ -340,31 +407,32 @@ async def test_deactivated_persons_tokens_are_refused(api, sessions):
     assert error_code(await api.gql(ME, who="gz_operator")) == "UNAUTHENTICATED"
     again = await api.gql(DEACTIVATE, {"i": {"name": "gz.operator", "reason": "left"}}, who="gz_admin")
     assert error_code(again) == "CONFLICT"
-    # No new role or token for a deactivated person.
-    assert error_code(await api.gql(ISSUE, {"i": {"name": "gz.operator"}}, who="gz_admin")) == "CONFLICT"
+    # No new role for a deactivated person.
     assign = await api.gql(
         ASSIGN, {"i": {"name": "gz.operator", "tenant": GZ, "role": "approver"}}, who="gz_admin"
     )
     assert error_code(assign) == "CONFLICT"
     async with sessions() as session:
         event = (
-            await session.exec(select(AuditEvent).where(AuditEvent.action == "principal.deactivate"))
+            await session.exec(
+                select(AuditEvent).where(
+                    AuditEvent.action == "principal.deactivate", AuditEvent.decision.is_(None)
+                )
+            )
         ).one()
     assert event.tenant == GZ and json.loads(event.detail)["reason"] == "left"
 
 
 async def test_deactivation_refusals(api, sessions):
-    before = await db_state(sessions)
-    self_ = await api.gql(DEACTIVATE, {"i": {"name": "gz.admin", "reason": "bye"}}, who="gz_admin")
-    assert refusal(self_) == ("BAD_INPUT", "name")
-    stale = await api.gql(
-        DEACTIVATE, {"i": {"name": "th.admin", "reason": "x", "expectedVersion": 7}}, who="gz_admin"
-    )
-    assert refusal(stale) == ("CONFLICT", "expectedVersion")
-    for reason in ("", "r" * 513):
-        body = await api.gql(DEACTIVATE, {"i": {"name": "th.admin", "reason": reason}}, who="gz_admin")
-        assert refusal(body) == ("BAD_INPUT", "reason")
-    assert await db_state(sessions) == before
+    for variables, expected in [
+        ({"name": "gz.admin", "reason": "bye"}, ("BAD_INPUT", "name")),
+        ({"name": "th.admin", "reason": "x", "expectedVersion": 7}, ("CONFLICT", "expectedVersion")),
+        ({"name": "th.admin", "reason": ""}, ("BAD_INPUT", "reason")),
+        ({"name": "th.admin", "reason": "r" * 513}, ("BAD_INPUT", "reason")),
+    ]:
+        before = await db_state(sessions)
+        assert refusal(await api.gql(DEACTIVATE, {"i": variables}, who="gz_admin")) == expected
+        assert_only_denial(before, await db_state(sessions), "gz_admin")
     # Above the caller: Tianhe's administrator cannot switch off Guangzhou's, even once they share Tianhe.
     await ok(api, ASSIGN, {"i": {"name": "gz.admin", "tenant": TH, "role": "auditor"}}, "gd_admin")
     before = await db_state(sessions)
@@ -377,7 +445,7 @@ async def test_deactivation_refusals(api, sessions):
 
 
 async def test_issued_and_revoked_tokens(api, sessions):
-    data = await ok(api, ISSUE, {"i": {"name": "gz.operator", "days": 3}}, "gz_admin")
+    data = await ok(api, ISSUE, {"i": {"name": "gz.operator", "days": 3}}, "gz_operator")
     second = data["issueToken"]["token"]["token"]
     assert (await api.gql(ME, token=second))["data"]["me"]["name"] == "gz.operator"
     # A person revokes their own token by prefix; the other one keeps working.
@@ -395,7 +463,11 @@ async def test_issued_and_revoked_tokens(api, sessions):
         events = (
             await session.exec(
                 select(AuditEvent)
-                .where(AuditEvent.target_id == "gz.operator", AuditEvent.actor != "cli:tokens-create")
+                .where(
+                    AuditEvent.target_id == "gz.operator",
+                    AuditEvent.actor != "cli:tokens-create",
+                    AuditEvent.decision.is_(None),
+                )
                 .order_by(AuditEvent.id)
             )
         ).all()
@@ -408,25 +480,25 @@ async def test_issued_and_revoked_tokens(api, sessions):
 
 
 async def test_token_refusals(api, sessions):
-    before = await db_state(sessions)
-    both = await api.gql(REVOKE, {"i": {"id": 1, "prefix": "ssc_pt_"}}, who="gz_admin")
-    neither = await api.gql(REVOKE, {"i": {}}, who="gz_admin")
-    long = await api.gql(REVOKE, {"i": {"prefix": "p" * 17}}, who="gz_admin")
-    days = await api.gql(ISSUE, {"i": {"name": "gz.operator", "days": 400}}, who="gz_admin")
-    assert [refusal(b)[0] for b in (both, neither, long, days)] == ["BAD_INPUT"] * 4
-    assert refusal(days)[1] == "days"
-    assert await db_state(sessions) == before
-    # Nobody mints a token for, or revokes one of, a person above them; an unknown token looks the same.
+    for query, variables, field in [
+        (REVOKE, {"i": {"id": 1, "prefix": "ssc_pt_"}}, "id"),
+        (REVOKE, {"i": {}}, "id"),
+        (REVOKE, {"i": {"prefix": "p" * 17}}, "prefix"),
+        (ISSUE, {"i": {"days": 400}}, "days"),
+    ]:
+        before = await db_state(sessions)
+        assert refusal(await api.gql(query, variables, who="gz_admin")) == ("BAD_INPUT", field)
+        assert_only_denial(before, await db_state(sessions), "gz_admin")
+    # Nobody revokes a token of a person above them; an unknown token looks the same.
     gd_token = (await token_rows(sessions, "gd.admin"))[0]
     for query, variables in [
-        (ISSUE, {"i": {"name": "gd.admin"}}),
         (REVOKE, {"i": {"id": gd_token.id}}),
         (REVOKE, {"i": {"id": 999_999}}),
     ]:
         before = await db_state(sessions)
         assert error_code(await api.gql(query, variables, who="gz_admin")) == "FORBIDDEN"
         assert_only_denial(before, await db_state(sessions), "gz_admin")
-    # Anyone may give themselves a new token, an operator too.
+    # Anyone may give themselves a new token, an operator too, naming themself or not.
     data = await ok(api, ISSUE, {"i": {"name": "gz.operator"}}, "gz_operator")
     assert data["issueToken"]["token"]["token"].startswith(data["issueToken"]["token"]["prefix"])
 

@@ -9,10 +9,14 @@ from sqlmodel import select
 
 from app.store.tables import AuditEvent, Tenant
 from tests.api.conftest import error_code
+from tests.api.grant_helpers import GRANT_SERVICE, grant_input
+from tests.audit_helpers import assert_only_denial
 
 GD = "cn/440000"
 GZ = "cn/440000/440100"
 TH = "cn/440000/440100/440106"
+SZ = "cn/440000/440300"
+NS = "cn/440000/440300/440305"
 
 SETTINGS = (
     "twoPersonApproval pinLockThreshold version effectiveTwoPersonApproval effectiveTwoPersonApprovalFrom"
@@ -38,7 +42,7 @@ async def update(api, who: str, **fields) -> dict:
     return body["data"]["updateTenantSettings"]["tenant"]
 
 
-async def db_state(sessions) -> tuple[list, list]:
+async def db_state(sessions) -> dict:
     async with sessions() as session:
         tenants = sorted(
             (t.path, t.two_person_approval, t.pin_lock_threshold, t.version, t.updated_at)
@@ -48,40 +52,87 @@ async def db_state(sessions) -> tuple[list, list]:
             (e.id, e.actor, e.action, e.decision)
             for e in (await session.exec(select(AuditEvent).order_by(AuditEvent.id))).all()
         ]
-    return tenants, events
+    return {"tenants": tenants, "events": events}
 
 
-async def test_guangzhou_inherits_overrides_and_inherits_again(api, sessions):
+async def test_two_person_approval_is_tightened_below_never_loosened(api, sessions):
     gz = await settings_of(api, GZ)
-    assert gz["twoPersonApproval"] is None
-    assert (gz["effectiveTwoPersonApproval"], gz["effectiveTwoPersonApprovalFrom"]) == (True, GD)
-    # Setting it on Guangzhou overrides Guangdong, for Guangzhou and the districts below it.
-    changed = await update(api, "gz_admin", tenant=GZ, twoPersonApproval=False, expectedVersion=gz["version"])
-    assert changed["twoPersonApproval"] is False and changed["version"] == gz["version"] + 1
-    assert (changed["effectiveTwoPersonApproval"], changed["effectiveTwoPersonApprovalFrom"]) == (False, GZ)
+    assert (
+        gz["twoPersonApproval"],
+        gz["effectiveTwoPersonApproval"],
+        gz["effectiveTwoPersonApprovalFrom"],
+    ) == (
+        True,
+        True,
+        GZ,
+    )
     tianhe = await settings_of(api, TH)
-    assert (tianhe["effectiveTwoPersonApproval"], tianhe["effectiveTwoPersonApprovalFrom"]) == (False, GZ)
-    assert (await settings_of(api, GD))["effectiveTwoPersonApproval"] is True
-    # Clearing it restores inheritance.
+    assert (tianhe["effectiveTwoPersonApproval"], tianhe["effectiveTwoPersonApprovalFrom"]) == (True, GZ)
+    # The attack of the security review: a district switches off for itself what its city requires.
+    before = await db_state(sessions)
+    body = await api.gql(
+        UPDATE,
+        {"i": {"tenant": TH, "twoPersonApproval": False, "expectedVersion": tianhe["version"]}},
+        who="th_admin",
+    )
+    assert error_code(body) == "FORBIDDEN" and GZ in body["errors"][0]["message"], body
+    assert body["errors"][0]["extensions"]["field"] == "twoPersonApproval"
+    assert_only_denial(before, await db_state(sessions), "th_admin")
+    # Guangzhou, which set it, may turn it off for itself and those below it; clearing restores it.
+    changed = await update(api, "gz_admin", tenant=GZ, twoPersonApproval=False, expectedVersion=gz["version"])
+    assert (changed["effectiveTwoPersonApproval"], changed["effectiveTwoPersonApprovalFrom"]) == (False, GZ)
+    assert (await settings_of(api, TH))["effectiveTwoPersonApproval"] is False
+    # A district may tighten what it inherits.
+    tightened = await update(
+        api, "th_admin", tenant=TH, twoPersonApproval=True, expectedVersion=tianhe["version"]
+    )
+    assert (tightened["effectiveTwoPersonApproval"], tightened["effectiveTwoPersonApprovalFrom"]) == (
+        True,
+        TH,
+    )
+    # Once the province requires it, no explicit "off" below loosens it (Shenzhen's own false included).
+    gd = await settings_of(api, GD)
+    await update(api, "gd_admin", tenant=GD, twoPersonApproval=True, expectedVersion=gd["version"])
+    for path in (GZ, SZ, NS):
+        got = await settings_of(api, path)
+        assert (got["effectiveTwoPersonApproval"], got["effectiveTwoPersonApprovalFrom"]) == (True, GD), path
+    nanshan = await settings_of(api, NS)
+    body = await api.gql(
+        UPDATE,
+        {"i": {"tenant": NS, "twoPersonApproval": False, "expectedVersion": nanshan["version"]}},
+        who="sz_admin",
+    )
+    assert error_code(body) == "FORBIDDEN" and GD in body["errors"][0]["message"]
     cleared = await update(
         api, "gz_admin", tenant=GZ, clearTwoPersonApproval=True, expectedVersion=changed["version"]
     )
     assert cleared["twoPersonApproval"] is None
     assert (cleared["effectiveTwoPersonApproval"], cleared["effectiveTwoPersonApprovalFrom"]) == (True, GD)
-    assert (await settings_of(api, TH))["effectiveTwoPersonApprovalFrom"] == GD
     async with sessions() as session:
         events = (
             await session.exec(
                 select(AuditEvent)
-                .where(AuditEvent.action == "tenant_settings.update")
+                .where(AuditEvent.action == "tenant_settings.update", AuditEvent.decision.is_(None))
                 .order_by(AuditEvent.id)
             )
         ).all()
-    assert [(e.tenant, e.actor) for e in events] == [(GZ, "principal:gz.admin")] * 2
+    assert [(e.tenant, e.actor) for e in events] == [
+        (GZ, "principal:gz.admin"),
+        (TH, "principal:th.admin"),
+        (GD, "principal:gd.admin"),
+        (GZ, "principal:gz.admin"),
+    ]
     details = [json.loads(e.detail) for e in events]
-    assert details[0]["before"]["two_person_approval"] is None
+    assert details[0]["before"]["two_person_approval"] is True
     assert details[0]["after"]["two_person_approval"] is False
-    assert details[1]["after"]["two_person_approval"] is None
+    assert details[3]["after"]["two_person_approval"] is None
+
+
+async def test_a_shenzhen_grant_is_proposed_once_guangdong_requires_two_people(api, sessions):
+    gd = await settings_of(api, GD)
+    await update(api, "gd_admin", tenant=GD, twoPersonApproval=True, expectedVersion=gd["version"])
+    body = await api.gql(GRANT_SERVICE, {"i": grant_input(tenant=SZ, outletId="sz-ft-huafu")}, who="sz_admin")
+    assert body["data"]["grantService"]["grant"]["state"] == "proposed", body
 
 
 async def test_pin_lock_threshold_own_and_inherited(api):
@@ -124,15 +175,11 @@ async def test_effective_settings_in_a_list(api):
 )
 async def test_only_administrators_of_the_subtree_change_settings(api, sessions, who, code):
     version = (await settings_of(api, GZ))["version"]
-    tenants, events = await db_state(sessions)
+    before = await db_state(sessions)
     variables = {"i": {"tenant": GZ, "twoPersonApproval": False, "expectedVersion": version}}
     body = await (api.gql(UPDATE, variables, who=who) if who else api.gql(UPDATE, variables))
     assert error_code(body) == code
-    after_tenants, after_events = await db_state(sessions)
-    assert after_tenants == tenants and after_events[: len(events)] == events
-    added = after_events[len(events) :]
-    expected = [] if who is None else [(f"principal:{who.replace('_', '.')}", "deny")]
-    assert [(actor, decision) for _, actor, _, decision in added] == expected
+    assert_only_denial(before, await db_state(sessions), who)
 
 
 @pytest.mark.parametrize(
@@ -154,12 +201,12 @@ async def test_bad_settings_change_nothing(api, sessions, fields, code, field):
     body = await api.gql(UPDATE, {"i": {"tenant": GZ, "expectedVersion": version} | fields}, who="gz_admin")
     assert error_code(body) == code
     assert body["errors"][0]["extensions"].get("field") == field
-    assert await db_state(sessions) == before
+    assert_only_denial(before, await db_state(sessions), "gz_admin")
 
 
 async def test_a_change_to_nothing_writes_nothing(api, sessions):
-    gd = await settings_of(api, GD)
+    gz = await settings_of(api, GZ)
     before = await db_state(sessions)
-    same = await update(api, "gd_admin", tenant=GD, twoPersonApproval=True, expectedVersion=gd["version"])
-    assert same["version"] == gd["version"]
+    same = await update(api, "gz_admin", tenant=GZ, twoPersonApproval=True, expectedVersion=gz["version"])
+    assert same["version"] == gz["version"]
     assert await db_state(sessions) == before

@@ -218,12 +218,11 @@ async def test_settings_the_files_leave_out_are_left_to_the_api(sessions, files)
     await apply_tenant_files(sessions, files)
     async with sessions() as session, session.begin():
         gz = (await session.exec(select(Tenant).where(Tenant.path == "cn/440000/440100"))).one()
-        gd = (await session.exec(select(Tenant).where(Tenant.path == "cn/440000"))).one()
         gz.pin_lock_threshold = 6  # set through the API: the file does not declare it
-        gd.two_person_approval = False  # the file declares true: apply puts it back
+        gz.two_person_approval = False  # the file declares true: apply puts it back
     plan = await apply_tenant_files(sessions, files)
     assert [(c.key, list(c.fields)) for c in plan.changes if c.action == "update"] == [
-        ("cn/440000", ["two_person_approval"])
+        ("cn/440000/440100", ["two_person_approval"])
     ]
     async with sessions() as session:
         gz = (await session.exec(select(Tenant).where(Tenant.path == "cn/440000/440100"))).one()

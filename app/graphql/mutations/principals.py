@@ -9,7 +9,7 @@ from app.ops import principal_admin
 from app.ops.tokens import IssuedToken
 
 
-@strawberry.input(description="A new person with one role, and their first token.")
+@strawberry.input(description="A new person with one role, and their one-time enrolment token.")
 class CreatePrincipalInput:
     name: str = strawberry.field(description="Login name: 2-64 of a-z, 0-9, '.', '_', '@', '-'.")
     tenant: str = strawberry.field(description="Department where the role is held, e.g. cn/440000/440100.")
@@ -19,9 +19,6 @@ class CreatePrincipalInput:
     )
     display_name: str | None = strawberry.field(
         default=None, description="The person's name as shown to others (up to 128 characters)."
-    )
-    token_days: int | None = strawberry.field(
-        default=None, description="Days until the first token expires, 1-366 (default 90)."
     )
 
 
@@ -41,11 +38,15 @@ class DeactivatePrincipalInput:
     )
 
 
-@strawberry.input(description="A new token for yourself or for a person you manage.")
+@strawberry.input(description="A new token for yourself (nobody obtains a token for another person).")
 class IssueTokenInput:
-    name: str = strawberry.field(description="The person's login name.")
+    name: str | None = strawberry.field(
+        default=None, description="Your own login name, if you give one; any other is refused."
+    )
     days: int | None = strawberry.field(
-        default=None, description="Days until it expires, 1-366 (default 90)."
+        default=None,
+        description="Days until it expires, 1-366 (default 90, or less: never after the token you call "
+        "with, unless that is your one-time enrolment token).",
     )
 
 
@@ -55,10 +56,13 @@ class RevokeTokenInput:
     prefix: str | None = strawberry.field(default=None, description="The token's prefix as lists show it.")
 
 
-@strawberry.type(description="The person just created and their first token.")
+@strawberry.type(description="The person just created and their one-time enrolment token.")
 class CreatePrincipalPayload:
     principal: Principal = strawberry.field(description="The new person.")
-    token: NewToken = strawberry.field(description="Their token, shown this once only.")
+    enrolment_token: NewToken = strawberry.field(
+        description="Shown this once only. Hand it to the person: it works for a few hours "
+        "(SSC_ENROLMENT_TOKEN_HOURS) and only to obtain their own token with issueToken."
+    )
 
 
 @strawberry.type(description="A new token for a person.")
@@ -73,13 +77,16 @@ class PrincipalPayload:
 
 
 def _new_token(issued: IssuedToken) -> NewToken:
-    return NewToken(token=issued.token, prefix=issued.prefix, expires_at=issued.expires_at)
+    return NewToken(
+        token=issued.token, prefix=issued.prefix, expires_at=issued.expires_at, one_time=issued.one_time
+    )
 
 
 @strawberry.type
 class PrincipalMutations:
     @strawberry.mutation(
-        description="Add a person with one role in your part of the tree; returns their token once."
+        description="Add a person with one role in your part of the tree; returns their one-time "
+        "enrolment token once."
     )
     async def create_principal(
         self, info: strawberry.Info, input: CreatePrincipalInput
@@ -90,9 +97,9 @@ class PrincipalMutations:
             tenant=input.tenant,
             role=input.role,
             display_name=input.display_name,
-            token_days=input.token_days,
+            enrolment_hours=info.context.settings.enrolment_token_hours,
         )
-        return CreatePrincipalPayload(principal=Principal.from_view(view), token=_new_token(issued))
+        return CreatePrincipalPayload(principal=Principal.from_view(view), enrolment_token=_new_token(issued))
 
     @strawberry.mutation(description="Give a person you can see a role you may hand out yourself.")
     async def assign_role(self, info: strawberry.Info, input: RoleInput) -> PrincipalPayload:
@@ -132,7 +139,10 @@ class PrincipalMutations:
         )
         return PrincipalPayload(principal=Principal.from_view(view))
 
-    @strawberry.mutation(description="A new token for yourself or a person you manage; returned once.")
+    @strawberry.mutation(
+        description="A new token for yourself, returned once. Called with your one-time enrolment token, "
+        "it replaces that token."
+    )
     async def issue_token(self, info: strawberry.Info, input: IssueTokenInput) -> IssueTokenPayload:
         view, issued = await info.context.run(
             principal_admin.issue_token,

@@ -22,6 +22,10 @@ class PersonalToken:
         description="When it was revoked; empty while it has not been."
     )
     created_at: datetime = strawberry.field(description="When it was issued.")
+    one_time: bool = strawberry.field(
+        description="True for an enrolment token: it only obtains its owner's own token with "
+        "issueToken, once, and is revoked by doing so."
+    )
 
     @classmethod
     def from_view(cls, view: TokenView) -> PersonalToken:
@@ -31,6 +35,7 @@ class PersonalToken:
             expires_at=view.expires_at,
             revoked_at=view.revoked_at,
             created_at=view.created_at,
+            one_time=view.one_time,
         )
 
 
@@ -78,3 +83,7 @@ class NewToken:
     )
     prefix: str = strawberry.field(description="Its first characters, as lists will show it from now on.")
     expires_at: datetime = strawberry.field(description="When it stops working by itself.")
+    one_time: bool = strawberry.field(
+        description="True for an enrolment token: hand it to its owner, who obtains their own token "
+        "with it (issueToken) before it expires; it does nothing else."
+    )

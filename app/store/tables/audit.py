@@ -30,6 +30,9 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     actor: str = Field(max_length=96)
+    # The credential that acted: "token:<id>" for a person, "key:<id>" for a partner system; NULL for
+    # the server's own commands (ssc …) and for events written before it was recorded.
+    credential: str | None = Field(default=None, max_length=32)
     action: str = Field(max_length=64)
     target_type: str = Field(max_length=32)
     target_id: str = Field(max_length=96)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import Column, DateTime, Integer
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
@@ -37,3 +37,21 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect):
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+def version_column() -> Column:
+    """The `version` of a row that callers change by `expectedVersion` (see `compare_and_set`)."""
+    return Column("version", Integer, nullable=False, default=1)
+
+
+def compare_and_set(version: Column) -> dict:
+    """Mapper arguments that make every ORM update of the row a compare-and-set on `version`.
+
+    Each UPDATE carries `WHERE id = … AND version = v`, where v is the version this transaction
+    read (or last wrote) for the row; a change that a concurrent request committed first leaves no
+    row to match, and the flush raises StaleDataError (answered CONFLICT by app/ops/refusals.py)
+    instead of overwriting it. The use case sets the new version itself (`row.version += 1`, once per
+    change however often the row is flushed: `version_id_generator=False`). Core `update()`
+    statements bypass this and put the version or state in their own WHERE and check the row count.
+    """
+    return {"version_id_col": version, "version_id_generator": False}

@@ -7,11 +7,14 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, Index
 from sqlmodel import Field, SQLModel
 
-from app.store.tables.common import UTCDateTime, utcnow
+from app.store.tables.common import UTCDateTime, compare_and_set, utcnow, version_column
+
+_GRANT_VERSION = version_column()
 
 
 class Grant(SQLModel, table=True):
     __tablename__ = "grant"
+    __mapper_args__ = compare_and_set(_GRANT_VERSION)
     __table_args__ = (
         Index("ix_grant_tenant_state", "tenant_id", "state"),
         Index("ix_grant_outlet", "outlet_id"),
@@ -37,6 +40,6 @@ class Grant(SQLModel, table=True):
     state_reason: str | None = Field(default=None, max_length=512)
     proposed_by: int | None = Field(default=None, foreign_key="principal.id")
     approved_by: int | None = Field(default=None, foreign_key="principal.id")
-    version: int = 1
+    version: int = Field(default=1, sa_column=_GRANT_VERSION)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-from app.store.tables.common import UTCDateTime, utcnow
+from app.store.tables.common import UTCDateTime, compare_and_set, utcnow, version_column
+
+_PRINCIPAL_VERSION = version_column()
 
 
 class Principal(SQLModel, table=True):
     __tablename__ = "principal"
+    __mapper_args__ = compare_and_set(_PRINCIPAL_VERSION)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=64, unique=True)
@@ -19,7 +22,7 @@ class Principal(SQLModel, table=True):
     # Who created this principal: a proposer may never approve through a principal they created.
     created_by: int | None = Field(default=None, foreign_key="principal.id")
     active: bool = True
-    version: int = 1
+    version: int = Field(default=1, sa_column=_PRINCIPAL_VERSION)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -50,6 +53,8 @@ class PersonalToken(SQLModel, table=True):
     prefix: str = Field(max_length=16)
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # An enrolment token: acts as nobody and only obtains its owner's own token, once (app/ops/tokens.py).
+    one_time: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

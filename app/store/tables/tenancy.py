@@ -7,13 +7,16 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.store.tables.common import UTCDateTime, utcnow
+from app.store.tables.common import UTCDateTime, compare_and_set, utcnow, version_column
+
+_TENANT_VERSION = version_column()
 
 
 class Tenant(SQLModel, table=True):
     """One HRSS department; `path` (e.g. cn/440000/440100) is also its Casbin domain."""
 
     __tablename__ = "tenant"
+    __mapper_args__ = compare_and_set(_TENANT_VERSION)
 
     id: int | None = Field(default=None, primary_key=True)
     path: str = Field(max_length=64, unique=True)
@@ -26,15 +29,19 @@ class Tenant(SQLModel, table=True):
     pin_lock_threshold: int | None = None
     # The tenants/ file that declares this tenant, or NULL when it was created through the API.
     managed_by: str | None = Field(default=None, max_length=255)
-    version: int = 1
+    version: int = Field(default=1, sa_column=_TENANT_VERSION)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+_OUTLET_VERSION = version_column()
 
 
 class Outlet(SQLModel, table=True):
     """A place or system serving cardholders; it belongs to exactly one tenant and never grants."""
 
     __tablename__ = "outlet"
+    __mapper_args__ = compare_and_set(_OUTLET_VERSION)
     __table_args__ = (
         Index("ix_outlet_tenant_kind", "tenant_id", "kind"),
         Index("ix_outlet_bank", "bank_code"),
@@ -51,15 +58,19 @@ class Outlet(SQLModel, table=True):
     address: str | None = Field(default=None, max_length=255)
     status: str = Field(default="open", max_length=16)
     managed_by: str | None = Field(default=None, max_length=255)
-    version: int = 1
+    version: int = Field(default=1, sa_column=_OUTLET_VERSION)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+_CEILING_VERSION = version_column()
 
 
 class Ceiling(SQLModel, table=True):
     """What a tenant lets its descendants extend to one outlet kind (JSON list of card services)."""
 
     __tablename__ = "ceiling"
+    __mapper_args__ = compare_and_set(_CEILING_VERSION)
     __table_args__ = (UniqueConstraint("tenant_id", "outlet_kind", name="uq_ceiling_tenant_kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -67,7 +78,7 @@ class Ceiling(SQLModel, table=True):
     outlet_kind: str = Field(max_length=32)
     services: str = Field(max_length=1024)
     set_by: int | None = Field(default=None, foreign_key="principal.id")
-    version: int = 1
+    version: int = Field(default=1, sa_column=_CEILING_VERSION)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
