@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     BAD_PIN_LOCK_THRESHOLD = "BAD_PIN_LOCK_THRESHOLD"
     BAD_PIN = "BAD_PIN"
     WEAK_PIN = "WEAK_PIN"
+    BAD_TEXT = "BAD_TEXT"
 
 
 class DomainError(ValueError):

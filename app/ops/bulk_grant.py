@@ -329,9 +329,8 @@ async def bulk_grant(
     tenant = parse_tenant(req.tenant)
     service = parse_service(req.service)
     await authorize(sessions, actor, "write", "grant", tenant, request_id=request_id)
-    _, valid_from, valid_until = grants.check_terms(
-        service, req.valid_from, req.valid_until, req.document_ref, req.reason
-    )
+    terms = grants.check_terms(service, req.valid_from, req.valid_until, req.document_ref, req.reason)
+    valid_from, valid_until = terms.valid_from, terms.valid_until
     selection = _selection(req, tenant)
     async with sessions() as session, session.begin():
         tenant_row = await grants.tenant_by_path(session, tenant)
@@ -348,8 +347,8 @@ async def bulk_grant(
             "service": service,
             "valid_from": valid_from,
             "valid_until": valid_until,
-            "document_ref": req.document_ref.strip(),
-            "reason": req.reason,
+            "document_ref": terms.document_ref,
+            "reason": terms.reason,
             "state": "proposed" if proposed else "active",
             "proposed_by": actor.principal_id,
             "version": 1,

@@ -32,10 +32,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.catalogue import OutletKind, parse_card_service, parse_outlet_kind
 from app.domain.ceilings import effective_ceiling_for_grant, parse_ceiling_services
 from app.domain.errors import DomainError
-from app.domain.regions import ancestor_paths, parse_tenant_path
+from app.domain.regions import ROOT, ancestor_paths, parse_tenant_path
 from app.ops import ceilings, grants
-from app.ops.auth import Actor, authorize, deny
+from app.ops.auth import Actor, authorize, deny, home_tenant
 from app.ops.errors import OpsError, changed_meanwhile, not_found, version_conflict
+from app.ops.inputs import reason_text
 from app.ops.refusals import audited_use_case
 from app.ops.tenant_queries import in_subtree
 from app.ops.tenant_settings import effective_settings
@@ -142,9 +143,7 @@ def parse_kind(value: str, field: str = "outletKind") -> str:
 
 
 def check_reason(reason: str, field: str = "reason") -> str:
-    if not reason.strip() or len(reason) > grants.MAX_TEXT:
-        raise OpsError("BAD_INPUT", f"give a reason of 1-{grants.MAX_TEXT} characters", field=field)
-    return reason.strip()
+    return reason_text(reason, field)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -265,19 +264,41 @@ async def _grant_tenant(sessions: async_sessionmaker[AsyncSession], grant_id: in
         ).first()
 
 
+async def _grant_in_reach(
+    sessions: async_sessionmaker[AsyncSession], actor: Actor, act: str, grant_id: int, request_id: str | None
+) -> str | None:
+    """The granting tenant of a grant the actor may `act` on, or None when there is no such grant and
+    the actor's reach is the whole country; FORBIDDEN otherwise.
+
+    A grant outside the caller's reach and a grant that does not exist get the same answer, which
+    names neither the grant's tenant nor whether it exists (DESIGN.md §7; the security review found
+    `grant(id:)` telling them apart); the denial event records which it was."""
+    tenant = await _grant_tenant(sessions, grant_id)
+    if tenant is not None and actor.guard.can(act, "grant", tenant):
+        return tenant
+    if tenant is None and actor.guard.can(act, "grant", ROOT):
+        return None
+    raise await deny(
+        sessions,
+        actor,
+        f"grant.{act}",
+        "grant",
+        str(grant_id),
+        tenant or home_tenant(actor),
+        request_id=request_id,
+        why=f"no role allows {act} on grant in {tenant}" if tenant else f"grant {grant_id} does not exist",
+        message=f"not allowed to {act} grant {grant_id}",
+    )
+
+
 async def get_grant(
     sessions: async_sessionmaker[AsyncSession], actor: Actor, grant_id: str, *, request_id: str | None = None
 ) -> GrantView | None:
-    """One grant; FORBIDDEN when its tenant is outside the caller's reach, None when there is none.
-
-    Grant ids are sequential numbers, not personal data, so telling "missing" from "not yours"
-    reveals nothing worth hiding.
-    """
+    """One grant; FORBIDDEN when it is outside the caller's reach or (for a caller whose reach is not
+    the whole country) does not exist; None when it does not exist, to a national caller."""
     gid = parse_grant_id(grant_id)
-    tenant = await _grant_tenant(sessions, gid)
-    if tenant is None:
+    if await _grant_in_reach(sessions, actor, "read", gid, request_id) is None:
         return None
-    await authorize(sessions, actor, "read", "grant", tenant, target_id=str(gid), request_id=request_id)
     async with sessions() as session:
         return await _view(session, gid)
 
@@ -331,8 +352,10 @@ async def _locked_grant(session: AsyncSession, grant_id: int, expected_version: 
     return row
 
 
-async def _tenant_of(sessions: async_sessionmaker[AsyncSession], grant_id: int) -> str:
-    tenant = await _grant_tenant(sessions, grant_id)
+async def _tenant_of(
+    sessions: async_sessionmaker[AsyncSession], actor: Actor, act: str, grant_id: int, request_id: str | None
+) -> str:
+    tenant = await _grant_in_reach(sessions, actor, act, grant_id, request_id)
     if tenant is None:
         raise not_found("grant", str(grant_id))
     return tenant
@@ -401,8 +424,7 @@ async def decide_grant(
     """Approve (activating the grant after re-checking its ceiling) or reject a proposal."""
     gid = parse_grant_id(grant_id)
     why = check_reason(reason) if reason is not None or not approve else None
-    tenant = await _tenant_of(sessions, gid)
-    await authorize(sessions, actor, "approve", "grant", tenant, target_id=str(gid), request_id=request_id)
+    tenant = await _tenant_of(sessions, actor, "approve", gid, request_id)
     refusal = None
     async with sessions() as session, session.begin():
         row = await _locked_grant(session, gid, expected_version)
@@ -441,8 +463,7 @@ async def change_grant_state(
     """
     gid = parse_grant_id(grant_id)
     why = check_reason(reason)
-    tenant = await _tenant_of(sessions, gid)
-    await authorize(sessions, actor, "write", "grant", tenant, target_id=str(gid), request_id=request_id)
+    await _tenant_of(sessions, actor, "write", gid, request_id)
     async with sessions() as session, session.begin():
         await _locked_grant(session, gid, expected_version)
         await grants.change_state(

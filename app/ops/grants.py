@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,12 +21,12 @@ from app.domain.ceilings import effective_ceiling_for_grant
 from app.domain.reasons import Reason
 from app.domain.regions import dom_in, parse_tenant_path
 from app.ops.errors import OpsError, not_found
+from app.ops.inputs import display_text, reason_text
 from app.store import policy
 from app.store.audit import append_event
 from app.store.tables import Ceiling, Grant, Outlet, Tenant
 
 LIVE = ("proposed", "active", "suspended")
-MAX_TEXT = 512
 MAX_DOCUMENT_REF = 128
 BULK_CHUNK = 10_000  # ids per IN list: below SQLite's and PostgreSQL's bound-parameter limits
 
@@ -65,16 +66,25 @@ async def tenant_by_path(session: AsyncSession, path: str) -> Tenant:
     return tenant
 
 
+class Terms(NamedTuple):
+    """A grant's terms as checked: the validity window is rounded inward to whole seconds (what the
+    policy enforces, and what the grant records, so that a reviewer sees the window in force)."""
+
+    service: str
+    valid_from: datetime
+    valid_until: datetime | None
+    document_ref: str
+    reason: str | None
+
+
 def check_terms(
     service: str,
     valid_from: datetime,
     valid_until: datetime | None,
     document_ref: str,
     reason: str | None,
-) -> tuple[str, datetime, datetime | None]:
-    """The parts of a grant that do not depend on its target; returns the card service's name and
-    the validity window rounded inward to whole seconds (what the policy enforces, and what the
-    grant records, so that a reviewer sees the window in force)."""
+) -> Terms:
+    """The parts of a grant that do not depend on its target."""
     service = parse_card_service(service).value
     if valid_from.tzinfo is None:
         raise OpsError("BAD_INPUT", "validity times need a time zone", field="validFrom")
@@ -93,15 +103,10 @@ def check_terms(
         raise OpsError(
             "BAD_INPUT", "the validity window lies outside years 1000-9999", field="validFrom"
         ) from None
-    if not document_ref.strip() or len(document_ref) > MAX_DOCUMENT_REF:
-        raise OpsError(
-            "BAD_INPUT",
-            f"a grant needs its approving document reference (1-{MAX_DOCUMENT_REF} characters)",
-            field="documentRef",
-        )
-    if reason is not None and len(reason) > MAX_TEXT:
-        raise OpsError("BAD_INPUT", f"reason is longer than {MAX_TEXT} characters", field="reason")
-    return service, start, end
+    document_ref = display_text(document_ref, "documentRef", MAX_DOCUMENT_REF)
+    if reason is not None:
+        reason = reason_text(reason)
+    return Terms(service, start, end, document_ref, reason)
 
 
 def check_service_fits_kind(service: str, kind: str) -> None:
@@ -135,15 +140,12 @@ async def check_ceiling(session: AsyncSession, tenant_path: str, kind: str, serv
         raise refusal
 
 
-async def _validate(
-    session: AsyncSession, req: GrantRequest
-) -> tuple[Tenant, str, datetime, datetime | None]:
+async def _validate(session: AsyncSession, req: GrantRequest) -> tuple[Tenant, str, Terms]:
     """Check a grant request against the rules; returns the granting tenant, the outlet kind and the
-    validity window rounded inward."""
+    checked terms."""
     tenant = await tenant_by_path(session, req.tenant)
-    service, start, end = check_terms(
-        req.service, req.valid_from, req.valid_until, req.document_ref, req.reason
-    )
+    terms = check_terms(req.service, req.valid_from, req.valid_until, req.document_ref, req.reason)
+    service = terms.service
     if (req.outlet_id is None) == (req.outlet_kind is None):
         raise OpsError(
             "BAD_INPUT", "grant to one outlet or to one outlet kind, not both or neither", field="outlet"
@@ -165,7 +167,7 @@ async def _validate(
         kind = parse_outlet_kind(req.outlet_kind).value
     check_service_fits_kind(service, kind)
     await check_ceiling(session, tenant.path, kind, service)
-    return tenant, kind, start, end
+    return tenant, kind, terms
 
 
 async def grant_service(
@@ -182,17 +184,17 @@ async def grant_service(
 
     `proposed_by` is the person who created it, whether or not it needs approval.
     """
-    tenant, _, valid_from, valid_until = await _validate(session, req)
+    tenant, _, terms = await _validate(session, req)
     now = datetime.now(UTC)
     row = Grant(
         tenant_id=tenant.id,
         outlet_id=req.outlet_id,
         outlet_kind=req.outlet_kind,
         service=parse_card_service(req.service).value,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        document_ref=req.document_ref.strip(),
-        reason=req.reason,
+        valid_from=terms.valid_from,
+        valid_until=terms.valid_until,
+        document_ref=terms.document_ref,
+        reason=terms.reason,
         state="proposed" if proposed else "active",
         proposed_by=proposed_by,
         created_at=now,

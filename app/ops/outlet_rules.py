@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from app.domain.catalogue import OutletKind
 from app.domain.errors import DomainError
 from app.domain.regions import TenantLevel, TenantPath, parse_tenant_path, validate_nbs_code
+from app.domain.text import clean_display_text
 
 OUTLET_ID = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 BANK_CODE = re.compile(r"[0-9A-Z]{3,16}")
 KEYS = ("id", "tenant", "kind", "name", "bank", "nbs_code", "address")
 REQUIRED = frozenset({"id", "tenant", "kind", "name"})
 LIMITS = {"id": 64, "tenant": 64, "kind": 32, "name": 128, "bank": 16, "nbs_code": 12, "address": 255}
+DISPLAY_KEYS = ("name", "address")
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,13 @@ class OutletFields:
 
 
 def clean_text(key: str, value: str | None) -> tuple[str | None, Problem | None]:
-    """A stripped value, None when blank; a problem when a required one is blank or it is too long."""
+    """A stripped value, None when blank; a problem when a required one is blank or it is too long.
+    Names and addresses are display text (app/domain/text.py): NFC, no control or format characters."""
+    if value is not None and key in DISPLAY_KEYS:
+        try:
+            value = clean_display_text(value)
+        except DomainError as err:
+            return None, Problem(key, err.message)
     value = value.strip() if value is not None else None
     if not value:
         return None, Problem(key, f"{key} is required", missing=True) if key in REQUIRED else None

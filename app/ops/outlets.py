@@ -26,6 +26,7 @@ from app.ops import outlet_rules
 from app.ops.auth import Actor, authorize, deny
 from app.ops.errors import OpsError, not_found, version_conflict
 from app.ops.grants import LIVE, ceiling_table, change_state
+from app.ops.inputs import MAX_REASON, reason_text
 from app.ops.partner_keys import forget_keys
 from app.ops.refusals import audited_use_case
 from app.ops.tenant_queries import in_subtree
@@ -35,7 +36,6 @@ from app.store.tables import Grant, Outlet, PartnerKey, Tenant
 
 STATUSES = ("open", "closed")
 MAX_SEARCH = 64
-MAX_REASON = 512
 # Record keys (tenant files, CSV columns) whose GraphQL input field is named differently.
 INPUT_FIELDS = {"bank": "bankCode", "nbs_code": "nbsCode"}
 # Outlet columns behind the record keys that an update may change.
@@ -531,9 +531,7 @@ async def close_outlet(
     request_id: str | None = None,
 ) -> OutletChange:
     """Close an outlet for good: its grants are revoked, its partner keys too, its kind-group line goes."""
-    reason = reason.strip()
-    if not 1 <= len(reason) <= MAX_REASON:
-        raise OpsError("BAD_INPUT", f"say why, in 1-{MAX_REASON} characters", field="reason")
+    reason = reason_text(reason)
     located = await _writable(sessions, actor, outlet_id, request_id)
     async with sessions() as session, session.begin():
         row, path = await _locked(session, located, expected_version)

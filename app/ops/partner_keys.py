@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.regions import ROOT
 from app.ops.auth import Actor, authorize
 from app.ops.errors import OpsError, not_found
+from app.ops.inputs import reason_text
 from app.ops.rate_limit import parse_limit
 from app.ops.refusals import audited_use_case
 from app.ops.tokens import new_secret
@@ -37,7 +38,6 @@ from app.store.tables import Outlet, PartnerKey, Tenant
 KEY_PREFIX = "ssc_pk_"
 SHOWN_CHARS = len(KEY_PREFIX) + 8
 MAX_DAYS = 731
-MAX_REASON = 512
 # Verified keys a worker remembers; past this the oldest are dropped (they are simply checked again).
 CACHE_SIZE = 10_000
 
@@ -349,10 +349,7 @@ def _check_revocation(key_id: int | None, prefix: str | None, reason: str) -> st
             f"a key prefix is the first {SHOWN_CHARS} characters, e.g. ssc_pk_AbC123xY",
             field="prefix",
         )
-    reason = reason.strip()
-    if not 1 <= len(reason) <= MAX_REASON:
-        raise OpsError("BAD_INPUT", f"say why, in 1-{MAX_REASON} characters", field="reason")
-    return reason
+    return reason_text(reason)
 
 
 async def _find(

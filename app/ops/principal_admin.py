@@ -36,6 +36,7 @@ from app.domain.regions import TenantPath, dom_in, parse_tenant_path
 from app.domain.roles import check_role_level, parse_role
 from app.ops.auth import Actor, authorize, deny, home_tenant, top_most
 from app.ops.errors import OpsError, version_conflict
+from app.ops.inputs import display_text, reason_text
 from app.ops.refusals import audited_use_case
 from app.ops.tenant_queries import in_subtree
 from app.ops.tokens import (
@@ -49,7 +50,6 @@ from app.store.audit import append_event
 from app.store.tables import PersonalToken, Principal, RoleAssignment, Tenant
 
 MAX_DISPLAY_NAME = 128
-MAX_REASON = 512
 MAX_ROLE = 32
 DEFAULT_TOKEN_DAYS = 90
 DEFAULT_ENROLMENT_HOURS = 24
@@ -121,13 +121,6 @@ def _days(value: int, field: str) -> int:
         return check_token_days(value)
     except DomainError as err:
         raise _bad(err, field) from None
-
-
-def _text(value: str, field: str, limit: int) -> str:
-    value = value.strip()
-    if not 1 <= len(value) <= limit:
-        raise OpsError("BAD_INPUT", f"{field} must have 1 to {limit} characters", field=field)
-    return value
 
 
 # --- reach --------------------------------------------------------------------------------------
@@ -355,7 +348,9 @@ async def create_principal(
     """A new person with one role and a one-time enrolment token, shown to the caller this once:
     the person redeems it with `issueToken` for their own token (app/ops/tokens.py)."""
     name = _name(name)
-    display = _text(display_name, "displayName", MAX_DISPLAY_NAME) if display_name is not None else name
+    display = (
+        display_text(display_name, "displayName", MAX_DISPLAY_NAME) if display_name is not None else name
+    )
     path = _tenant(tenant)
     role = _role(role, path)
     await _may_assign(sessions, actor, "principal.create", name, role, path.path, request_id)
@@ -522,7 +517,7 @@ async def deactivate_principal(
 ) -> PrincipalView:
     """Switch a person off for good: their tokens stop working and are revoked; roles stay on record."""
     name = _name(name)
-    reason = _text(reason, "reason", MAX_REASON)
+    reason = reason_text(reason)
     action = "principal.deactivate"
     async with _audited_refusals(sessions, actor, request_id), sessions() as session, session.begin():
         principal, roles = await _load(session, name)

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.domain.errors import DomainError
 from app.domain.regions import parse_tenant_path
+from app.domain.text import clean_display_text
 from app.ops import outlet_rules
 from app.ops.tenant_settings import required_above
 
@@ -113,6 +114,12 @@ class _FileReader:
         if len(value) > limit:
             self.problem(table, index, start, key, f"longer than {limit} characters")
             return None
+        if key == "name" and table == "tenant":
+            try:
+                return clean_display_text(value)
+            except DomainError as err:
+                self.problem(table, index, start, key, err.message)
+                return None
         return value.strip()
 
     def unknown_keys(self, raw: dict[str, Any], allowed: set[str], table, index, start) -> None:

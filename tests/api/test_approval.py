@@ -11,6 +11,7 @@ from tests.api.conftest import error_code
 from tests.api.grant_helpers import (
     APPROVE,
     GD,
+    GRANT_SERVICE,
     GZ,
     OUTSIDERS,
     REJECT,
@@ -22,6 +23,7 @@ from tests.api.grant_helpers import (
     change,
     create,
     db_state,
+    grant_input,
 )
 from tests.audit_helpers import assert_only_denial
 
@@ -116,11 +118,57 @@ async def test_created_by_links_count_as_the_same_person(
     assert (await api.gql(APPROVE, approval(grant), who="gz_approver"))["data"]["approveGrant"]
 
 
-async def test_accounts_made_by_the_same_admin_may_approve_each_other(api, sessions):
-    await add_person(sessions, "gz.op2", GZ, "operator", created_by="gz.admin")
-    token = await add_person(sessions, "gz.ap2", GZ, "approver", created_by="gz.admin")
-    grant = await create(api, "gz_operator")
-    assert (await api.gql(APPROVE, approval(grant), token=token))["data"]["approveGrant"]
+CREATE_PERSON = (
+    "mutation($i: CreatePrincipalInput!) { createPrincipal(input: $i) { enrolmentToken { token } } }"
+)
+REDEEM = "mutation { issueToken(input: {}) { token { token } } }"
+
+
+async def enrol(api, creator: str, name: str, tenant: str, role: str) -> str:
+    """An account made through the API by `creator` (one of PEOPLE, or a token), and the token its
+    owner redeems for it."""
+    made = await api.gql(
+        CREATE_PERSON,
+        {"i": {"name": name, "tenant": tenant, "role": role}},
+        token=api.tokens.get(creator, creator),
+    )
+    enrolment = made["data"]["createPrincipal"]["enrolmentToken"]["token"]
+    redeemed = await api.gql(REDEEM, token=enrolment)
+    return redeemed["data"]["issueToken"]["token"]["token"]
+
+
+async def test_sibling_accounts_cannot_hold_both_ends(api, sessions):
+    """The security review (issue 11, item 3): an administrator creates an operator and an approver,
+    receives both first credentials, proposes as one and approves as the other."""
+    operator = await enrol(api, "gz_admin", "gz.op2", GZ, "operator")
+    approver = await enrol(api, "gz_admin", "gz.ap2", GZ, "approver")
+    body = await api.gql(GRANT_SERVICE, {"i": grant_input()}, token=operator)
+    grant = body["data"]["grantService"]["grant"]
+    before = await db_state(sessions)
+    body = await api.gql(APPROVE, approval(grant), token=approver)
+    assert error_code(body) == "FORBIDDEN", body
+    message = body["errors"][0]["message"]
+    assert "gz.op2" in message and "gz.admin" in message  # which link stands in the way
+    api.tokens["gz_ap2"] = approver
+    assert_only_denial(before, await db_state(sessions), "gz_ap2")
+    # Further up counts too: gd.admin made gz.admin2, who made the proposer; gd.admin made the approver.
+    admin2 = await enrol(api, "gd_admin", "gz.admin2", GZ, "city_admin")
+    operator = await enrol(api, admin2, "gz.op4", GZ, "operator")
+    approver = await enrol(api, "gd_admin", "gz.ap4", GZ, "approver")
+    body = await api.gql(GRANT_SERVICE, {"i": grant_input()}, token=operator)
+    body = await api.gql(APPROVE, approval(body["data"]["grantService"]["grant"]), token=approver)
+    assert error_code(body) == "FORBIDDEN" and "gd.admin" in body["errors"][0]["message"], body
+
+
+async def test_accounts_from_separate_lines_may_approve_each_other(api, sessions):
+    """How a department meets the rule: proposers and approvers created by different account
+    administrators who are not linked through creation themselves (here both bootstrapped)."""
+    operator = await enrol(api, "gz_admin", "gz.op3", GZ, "operator")
+    approver = await enrol(api, "gd_admin", "gz.ap3", GZ, "approver")
+    body = await api.gql(GRANT_SERVICE, {"i": grant_input()}, token=operator)
+    grant = body["data"]["grantService"]["grant"]
+    approved = await api.gql(APPROVE, approval(grant), token=approver)
+    assert approved["data"]["approveGrant"]["grant"]["state"] == "active", approved
 
 
 @pytest.mark.parametrize("query", [APPROVE, REJECT])
@@ -176,7 +224,7 @@ async def test_stale_version_and_bad_input(api, sessions):
         assert error_code(body) == code and body["errors"][0]["extensions"]["field"] == field
         assert_only_denial(before, await db_state(sessions), "gz_approver")
     body = await api.gql(APPROVE, {"i": {"id": "987654", "expectedVersion": 1}}, who="gz_approver")
-    assert error_code(body) == "NOT_FOUND"
+    assert error_code(body) == "FORBIDDEN"  # like a grant outside the approver's reach
 
 
 async def test_only_proposals_are_approved(api, sessions):

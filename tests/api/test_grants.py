@@ -10,6 +10,7 @@ from app.ops.ceilings import set_ceiling
 from app.store.tables import AuditEvent
 from tests.api.conftest import error_code
 from tests.api.grant_helpers import (
+    APPROVE,
     GD,
     GRANT_FIELDS,
     GRANT_SERVICE,
@@ -243,7 +244,7 @@ async def test_stale_version_and_wrong_state_are_conflicts(no_approval, sessions
     before = await db_state(sessions)
     assert error_code(await api.gql(RESUME, change(grant, 1), who="gz_admin")) == "CONFLICT"  # not suspended
     assert_only_denial(before, await db_state(sessions), "gz_admin")
-    assert error_code(await api.gql(SUSPEND, change("999999", 1), who="gz_admin")) == "NOT_FOUND"
+    assert error_code(await api.gql(SUSPEND, change("999999", 1), who="gz_admin")) == "FORBIDDEN"
 
 
 async def test_resume_rechecks_the_ceiling(no_approval, sessions):
@@ -330,8 +331,28 @@ async def test_one_grant(api):
     assert (await api.gql(GRANT, {"id": grant["id"]}, who="gd_admin"))["data"]["grant"] == grant
     assert error_code(await api.gql(GRANT, {"id": grant["id"]}, who="sz_admin")) == "FORBIDDEN"
     assert error_code(await api.gql(GRANT, {"id": grant["id"]}, who="th_admin")) == "FORBIDDEN"
-    assert (await api.gql(GRANT, {"id": "424242"}, who="gz_admin"))["data"]["grant"] is None
     assert error_code(await api.gql(GRANT, {"id": grant["id"]})) == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize("query", [GRANT, SUSPEND, APPROVE])
+async def test_a_missing_grant_and_a_foreign_one_are_answered_alike(api, sessions, query):
+    """The existence oracle of the security review (issue 11, item 10): `grant(id: "9999")` answered
+    null while a foreign grant answered FORBIDDEN naming the foreign tenant."""
+    foreign = await create(api, "sz_admin", tenant=SZ, outletId="sz-ft-huafu")
+    answers = []
+    for gid in (foreign["id"], "424242"):
+        variables = {
+            GRANT: {"id": gid},
+            SUSPEND: change(gid, 1),
+            APPROVE: {"i": {"id": gid, "expectedVersion": 1}},
+        }[query]
+        before = await db_state(sessions)
+        body = await api.gql(query, variables, who="gz_admin")
+        assert error_code(body) == "FORBIDDEN", body
+        answers.append(body["errors"][0]["message"].replace(gid, "ID"))
+        assert SZ not in body["errors"][0]["message"]
+        assert_only_denial(before, await db_state(sessions), "gz_admin")
+    assert answers[0] == answers[1]
 
 
 @pytest.mark.parametrize(

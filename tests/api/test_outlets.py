@@ -13,6 +13,7 @@ from sqlmodel import select
 from app.ops.grants import GrantRequest, grant_service
 from app.store.tables import AuditEvent, Grant, Outlet, PartnerKey, PolicyLine, Tenant
 from tests.api.conftest import error_code
+from tests.api.grant_helpers import GRANT_SERVICE, grant_input
 from tests.api.outlet_helpers import GZ, SZ, TH, db_state, recorded_statements
 from tests.audit_helpers import assert_only_denial
 
@@ -583,3 +584,29 @@ async def test_close_bad_input_writes_nothing(api, sessions, reason, version, co
     )
     assert error_code(body) == code and field_of(body) == field
     assert_only_denial(before, await db_state(sessions), "gz_admin")
+
+
+async def test_a_grant_is_in_force_only_within_the_seconds_granted(no_approval, sessions):
+    """The security review (issue 11, item 4): fractions of a second were cut, so a grant from
+    00:00:00.5 was in force at 00:00:00.2. Windows are rounded inward: start up, end down."""
+    grant = await no_approval.gql(
+        GRANT_SERVICE,
+        {"i": grant_input(validFrom="2030-06-01T00:00:00.5+00:00", validUntil="2030-06-02T00:00:00.9+00:00")},
+        who="gz_admin",
+    )
+    assert grant["data"]["grantService"]["grant"]["validFrom"] == "2030-06-01T00:00:01+00:00", grant
+    assert grant["data"]["grantService"]["grant"]["validUntil"] == "2030-06-02T00:00:00+00:00"
+    query = 'query($at: DateTime) { outlet(id: "gz-th-wushan") { effectiveServices(at: $at) } }'
+
+    async def granted_at(at: str) -> bool:
+        body = await no_approval.gql(query, {"at": at}, who="gz_admin")
+        return "password_change" in body["data"]["outlet"]["effectiveServices"]
+
+    assert await eventually(lambda: granted_at("2030-06-01T12:00:00Z"))
+    assert not await granted_at("2030-06-01T00:00:00.7Z")
+    assert await granted_at("2030-06-01T00:00:01Z")
+    assert await granted_at("2030-06-01T23:59:59.9Z")
+    assert not await granted_at("2030-06-02T00:00:00.5Z")
+    # A moment whose UTC instant leaves the accepted years is refused, not INTERNAL.
+    body = await no_approval.gql(query, {"at": "9999-12-31T22:00:00-05:00"}, who="gz_admin")
+    assert error_code(body) == "BAD_INPUT"

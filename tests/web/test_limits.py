@@ -75,3 +75,31 @@ def test_production_turns_off_introspection_and_graphiql(db_url):
 def test_development_serves_graphiql(base):
     page = httpx.get(f"{base}/graphql", headers={"accept": "text/html"}, timeout=10)
     assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+TYPOS = [
+    "mutation { issueTokn(input: {}) { token { prefix } } }",  # a field name one letter off
+    "{ grants(stat: ACTIVE) { totalCount } }",  # an argument name
+    "{ grants(state: ACTIVX) { totalCount } }",  # an enum value
+]
+
+
+@pytest.mark.parametrize("query", TYPOS)
+def test_production_gives_no_field_suggestions(db_url, query):
+    """The security review (issue 11, item 11): "Did you mean 'issueToken'?" handed the schema to
+    anyone without credentials although introspection is off."""
+    production = Settings(
+        database_url=db_url, env="production", data_key="x" * 43 + "=", lookup_key="y" * 43 + "="
+    )
+    with serve(create_app(production)) as url:
+        answer = post(url, query).json()
+    with serve(create_app(Settings(database_url=db_url))) as url:
+        development = post(url, query).json()
+    assert answer["errors"] and all("did you mean" not in e["message"].lower() for e in answer["errors"])
+    assert only_code_of(answer) == "BAD_INPUT"
+    # Development still helps (this is what the test would see in production without the fix).
+    assert any("did you mean" in e["message"].lower() for e in development["errors"]), development
+
+
+def only_code_of(body: dict) -> str:
+    return body["errors"][0]["extensions"]["code"]
