@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     enrolment_token_hours: int = Field(default=24, ge=1, le=72)
     # The range of times the API accepts (grant windows, `at`, `activeAt`, ranges): anything else is
     # BAD_INPUT. Policy lines compare times as fixed-width text, which needs four-digit years.
+    # A card's PIN that locks this many times within the window is hard-locked: only an HRSS hall or
+    # the 12333 desk unlocks it, after checking the holder's identity (stops guessing through
+    # lock and unlock).
+    pin_hard_lock_after: int = Field(default=3, ge=2, le=10)
+    pin_hard_lock_window_hours: int = Field(default=24, ge=1, le=720)
     accepted_time_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     accepted_time_latest: datetime = datetime(2200, 1, 1, tzinfo=UTC)
 

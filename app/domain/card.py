@@ -8,7 +8,8 @@ takes a `CardState` and returns a new one, or raises `DomainError`:
 - `ALREADY_ACTIVE`: activating a card whose social function is already enabled. A separate code
   because it is the one refusal a caller may treat as success: the bank's financial sync or a
   hospital's first-use message can arrive twice, and the second must not look like a fault;
-- `PIN_LOCKED`: a PIN action that a locked PIN forbids (verify, change, another failure);
+- `PIN_LOCKED`: a PIN action that a locked PIN forbids (verify, change, another failure), or an
+  unlock or reset of a hard-locked PIN away from an HRSS hall or the 12333 desk;
 - `BAD_PIN_LOCK_THRESHOLD`: a lock threshold outside 1..10.
 
 Card status transitions:
@@ -32,6 +33,7 @@ cancelled) first.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from app.domain.catalogue import CardService
@@ -56,6 +58,12 @@ class PinState(StrEnum):
     default = "default"  # issued PIN, no per-card hash yet
     set = "set"  # the cardholder chose a PIN
     locked = "locked"  # too many failures; needs reset or unlock
+    # Locked again and again within a short time (someone guessing through lock and unlock): only an
+    # HRSS hall or the 12333 desk unlocks or resets it, after checking the holder's original ID.
+    hard_locked = "hard_locked"
+
+
+LOCKED_PIN_STATES = frozenset({PinState.locked, PinState.hard_locked})
 
 
 # Value (or member: a StrEnum member hashes and compares as its value) -> member. A dict lookup,
@@ -186,13 +194,37 @@ def _pin_locked(action: str) -> DomainError:
     return DomainError(ErrorCode.PIN_LOCKED, f"cannot {action}: the PIN is locked; reset or unlock it first")
 
 
+def _hard_locked(action: str) -> DomainError:
+    return DomainError(
+        ErrorCode.PIN_LOCKED,
+        f"cannot {action}: the PIN locked too often in a short time; only an HRSS hall or the 12333 "
+        "desk unlocks it, after checking the holder's original ID",
+    )
+
+
+@dataclass(frozen=True)
+class PinLocks:
+    """How often a card's PIN locked within the current window, which starts at its first lock."""
+
+    count: int = 0
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HardLockRule:
+    """The PIN hard-locks at its `after`-th lock within `window` (settings: 3 in 24 hours)."""
+
+    after: int
+    window: timedelta
+
+
 def pin_failed(state: CardState, threshold: int = DEFAULT_PIN_LOCK_THRESHOLD) -> CardState:
     """Count a wrong PIN; the failure that reaches `threshold` locks the PIN.
 
     A counter already at or above a (since lowered) threshold locks on the next failure.
     """
     validate_pin_lock_threshold(threshold)
-    if state.pin_state is PinState.locked:
+    if state.pin_state in LOCKED_PIN_STATES:
         raise _pin_locked("record a PIN failure")
     failures = state.pin_failures + 1
     if failures >= threshold:
@@ -200,34 +232,61 @@ def pin_failed(state: CardState, threshold: int = DEFAULT_PIN_LOCK_THRESHOLD) ->
     return replace(state, pin_failures=failures)
 
 
+def lock_counted(
+    state: CardState, locks: PinLocks, now: datetime, rule: HardLockRule
+) -> tuple[CardState, PinLocks]:
+    """Count the lock that `state` (just locked by `pin_failed`) is in; the rule's `after`-th lock
+    within its window hard-locks the PIN. Wrong PINs are counted per card, whichever outlet sends
+    them, so unlocking and guessing on cannot go on: the security review guessed a 6-digit PIN in
+    123 calls from one outlet holding password_change and password_unlock."""
+    if locks.since is None or now - locks.since >= rule.window:
+        locks = PinLocks(1, now)
+    else:
+        locks = PinLocks(locks.count + 1, locks.since)
+    if state.pin_state is PinState.locked and locks.count >= rule.after:
+        state = replace(state, pin_state=PinState.hard_locked)
+    return state, locks
+
+
 def pin_verified(state: CardState) -> CardState:
     """A correct PIN clears the failure counter. A locked PIN cannot be verified at all."""
-    if state.pin_state is PinState.locked:
+    if state.pin_state in LOCKED_PIN_STATES:
         raise _pin_locked("verify the PIN")
     return replace(state, pin_failures=0)
 
 
 def pin_changed(state: CardState) -> CardState:
     """The holder changed the PIN knowing the old one (password_change)."""
-    if state.pin_state is PinState.locked:
+    if state.pin_state in LOCKED_PIN_STATES:
         raise _pin_locked("change the PIN")
     return replace(state, pin_state=PinState.set, pin_failures=0)
 
 
-def pin_reset(state: CardState) -> CardState:
-    """A new PIN set after an identity check, without the old one (password_reset); also unlocks."""
+def pin_reset(state: CardState, *, at_counter: bool = False) -> CardState:
+    """A new PIN set after an identity check, without the old one (password_reset); also unlocks.
+    A hard-locked PIN only at an HRSS hall or the 12333 desk (`at_counter`)."""
+    if state.pin_state is PinState.hard_locked and not at_counter:
+        raise _hard_locked("reset the PIN here")
     return replace(state, pin_state=PinState.set, pin_failures=0)
 
 
-def pin_unlock(state: CardState, *, pin_was_set: bool) -> CardState:
+def pin_unlock(
+    state: CardState, *, pin_was_set: bool, identity_verified: bool = False, at_counter: bool = False
+) -> CardState:
     """Unlock a locked PIN (password_unlock), keeping the PIN itself.
 
     `pin_was_set` says whether the card has a per-card PIN hash (the holder had set a PIN); the
     locked state alone cannot tell, and guessing "default" would make a card with a chosen PIN
     accept the issuing default again. Required, so every caller answers it from the card record.
+    A hard-locked PIN needs the holder's identity checked (`identity_verified`) at an HRSS hall or
+    the 12333 desk (`at_counter`).
     """
-    if state.pin_state is not PinState.locked:
+    if state.pin_state not in LOCKED_PIN_STATES:
         raise _illegal("pin_unlock", state, "only a locked PIN can be unlocked")
+    if state.pin_state is PinState.hard_locked and not (identity_verified and at_counter):
+        raise _hard_locked(
+            "unlock the PIN here" if not at_counter else "unlock the PIN without an identity check"
+        )
     return replace(state, pin_state=PinState.set if pin_was_set else PinState.default, pin_failures=0)
 
 
@@ -273,7 +332,7 @@ def service_allowed_in_state(state: CardState, service: CardService) -> bool:
     if service == CardService.activation:
         return state.social_function is SocialFunction.not_enabled
     if service == CardService.password_change:
-        return state.pin_state is not PinState.locked
+        return state.pin_state not in LOCKED_PIN_STATES
     if service == CardService.password_unlock:
-        return state.pin_state is PinState.locked
+        return state.pin_state in LOCKED_PIN_STATES
     return True

@@ -123,12 +123,19 @@ DEFAULT_CEILING: Mapping[OutletKind, frozenset[CardService]] = MappingProxyType(
         # Unattended machines: no activation, reset or unlock (those need a person to check the
         # original ID); a holder can look up the card, change a known PIN and stop a lost card now.
         _K.self_service_terminal: frozenset({_S.info_inquiry, _S.password_change, _S.temp_loss_report}),
-        # 12333: manual activation and help by phone; a lost card can be stopped and released, but
+        # 12333: manual activation and help by phone; a lost card can be stopped and released, and a
+        # locked PIN unlocked (the PIN is kept) once the desk has checked the caller's identity;
         # nothing that sets a PIN is done over the phone.
-        _K.hotline: frozenset({_S.activation, _S.info_inquiry, _S.temp_loss_report, _S.loss_release}),
+        _K.hotline: frozenset(
+            {_S.activation, _S.info_inquiry, _S.temp_loss_report, _S.loss_release, _S.password_unlock}
+        ),
     }
 )
 """The ceiling in force when no tenant has set one: card services each outlet kind may be granted."""
+
+IDENTITY_DESKS = frozenset({OutletKind.hrss_hall, OutletKind.hotline})
+"""Where a hard-locked PIN may be unlocked or reset (with the holder's identity checked): the HRSS
+hall and the 12333 desk, staffed by the department itself."""
 
 STATUTORY_DOMAIN = "cn"
 """Statutory lines apply nationally: their Casbin domain is the root."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain import card as machine
-from app.domain.card import CardState, CardStatus, PinState
+from app.domain.card import LOCKED_PIN_STATES, CardState, CardStatus, HardLockRule, PinLocks, PinState
 from app.domain.catalogue import FINANCIAL_SERVICES, ActivationChannel, CardService, parse_activation_channel
 from app.domain.errors import DomainError, ErrorCode
 from app.domain.pin import PIN_LENGTH, validate_new_pin
@@ -18,6 +18,7 @@ from app.ops.card_pins import default_pin, hash_pin, pin_matches
 from app.ops.card_services import Apply, CardChange, WrongPin
 from app.ops.errors import OpsError
 from app.ops.tenant_settings import effective_settings
+from app.store.tables.common import utcnow
 
 # What each financial card service leaves in `financial_function` (None: unchanged).
 FINANCIAL_FUNCTION = {
@@ -161,15 +162,38 @@ def report_formal_loss(card_number: str, id_number: str, key: str) -> CardChange
     )
 
 
-def unlock_password(card_number: str, id_number: str, key: str) -> CardChange:
+def _clear_hard_lock(record: CardRecord, was: PinState) -> dict:
+    """After a hard lock is lifted at an identity desk, the counting of locks starts afresh."""
+    if was is not PinState.hard_locked:
+        return {}
+    record.card.pin_locks, record.card.pin_locks_since = 0, None
+    return {"hard_lock_lifted": True}
+
+
+def unlock_password(
+    card_number: str, id_number: str, identity_verified: bool, at_identity_desk: bool, key: str
+) -> CardChange:
+    """Unlock a locked PIN; a hard-locked one only at an identity desk (an HRSS hall or the 12333
+    desk, `at_identity_desk`) that checked the holder's identity."""
     presented = Presented.parse(id_number, card_number=card_number)
 
     async def apply(session: AsyncSession, record: CardRecord, prepared: object) -> dict:
+        was = record.state.pin_state
         # Unlocking keeps the PIN: the card's own hash if the holder set one, else the default.
-        _store(record, machine.pin_unlock(record.state, pin_was_set=record.card.pin_hash is not None))
-        return {}
+        state = machine.pin_unlock(
+            record.state,
+            pin_was_set=record.card.pin_hash is not None,
+            identity_verified=identity_verified,
+            at_counter=at_identity_desk,
+        )
+        _store(record, state)
+        return {"identity_verified": identity_verified, **_clear_hard_lock(record, was)}
 
-    fields = {"card_number": presented.card_number, "id_number": presented.id_number}
+    fields = {
+        "card_number": presented.card_number,
+        "id_number": presented.id_number,
+        "identity_verified": identity_verified,
+    }
     return CardChange("card.pin_unlock", CardService.password_unlock, presented, key, fields, apply)
 
 
@@ -179,7 +203,9 @@ class _NewPin:
     new_hash: str
 
 
-def change_password(card_number: str, id_number: str, old_pin: str, new_pin: str, key: str) -> CardChange:
+def change_password(
+    card_number: str, id_number: str, old_pin: str, new_pin: str, key: str, hard_lock: HardLockRule
+) -> CardChange:
     presented = Presented.parse(id_number, card_number=card_number)
     validate_new_pin(new_pin, default_pin())
     if not (len(old_pin) == PIN_LENGTH and old_pin.isascii() and old_pin.isdigit()):
@@ -193,9 +219,15 @@ def change_password(card_number: str, id_number: str, old_pin: str, new_pin: str
         if not prepared.old_ok:
             settings = await effective_settings(session, record.tenant_path)
             state = machine.pin_failed(record.state, settings.pin_lock_threshold)
+            if state.pin_state is PinState.locked:
+                card = record.card
+                locks = PinLocks(card.pin_locks, card.pin_locks_since)
+                state, locks = machine.lock_counted(state, locks, utcnow(), hard_lock)
+                card.pin_locks, card.pin_locks_since = locks.count, locks.since
             _store(record, state)
-            locked = state.pin_state is PinState.locked
-            raise WrongPin(0 if locked else settings.pin_lock_threshold - state.pin_failures)
+            if state.pin_state in LOCKED_PIN_STATES:
+                raise WrongPin(0, hard=state.pin_state is PinState.hard_locked)
+            raise WrongPin(settings.pin_lock_threshold - state.pin_failures)
         _store(record, machine.pin_changed(record.state))
         record.card.pin_hash = prepared.new_hash
         return {"pin_check": "ok"}
@@ -210,7 +242,7 @@ def change_password(card_number: str, id_number: str, old_pin: str, new_pin: str
 
 
 def reset_password(
-    card_number: str, id_number: str, identity_verified: bool, new_pin: str, key: str
+    card_number: str, id_number: str, identity_verified: bool, new_pin: str, key: str, at_identity_desk: bool
 ) -> CardChange:
     if identity_verified is not True:
         raise OpsError(
@@ -225,9 +257,10 @@ def reset_password(
         return await hash_pin(new_pin)
 
     async def apply(session: AsyncSession, record: CardRecord, prepared: str) -> dict:
-        _store(record, machine.pin_reset(record.state))
+        was = record.state.pin_state
+        _store(record, machine.pin_reset(record.state, at_counter=at_identity_desk))
         record.card.pin_hash = prepared
-        return {"identity_verified": True}
+        return {"identity_verified": True, **_clear_hard_lock(record, was)}
 
     fields = {"card_number": presented.card_number, "id_number": presented.id_number, "new": new_pin}
     return CardChange("card.pin_reset", CardService.password_reset, presented, key, fields, apply, prepare)

@@ -149,11 +149,13 @@ def my_permissions(policy: BusinessPolicy, caller: PartnerCaller) -> list[Permis
 
 
 class WrongPin(Exception):
-    """The presented PIN was wrong: the failure is counted (committed), then the call fails."""
+    """The presented PIN was wrong: the failure is counted (committed), then the call fails.
+    `hard` when this failure's lock hard-locked the PIN."""
 
-    def __init__(self, attempts_left: int) -> None:
+    def __init__(self, attempts_left: int, *, hard: bool = False) -> None:
         super().__init__("wrong PIN")
         self.attempts_left = attempts_left
+        self.hard = hard
 
 
 Prepare = Callable[[CardRecord], Awaitable[object]]
@@ -275,6 +277,8 @@ async def _locked_change(
                 raise _Refused(record, refused, at) from None
             except WrongPin as err:
                 wrong_pin, extra = err, {"pin_check": "wrong"}
+                if err.attempts_left == 0:  # this failure locked the PIN, or hard-locked it
+                    extra["pin_locked"] = "hard" if err.hard else "locked"
             result = await _commit_change(session, call, change, record, decision, before, extra, wrong_pin)
             await idempotency.remember(session, outlet_id, key, change.operation, digest, result)
     except _Refused as refused:
@@ -293,15 +297,20 @@ async def _locked_change(
 
 
 def _wrong_pin_error(err: WrongPin) -> dict:
-    locked = err.attempts_left == 0
+    if err.hard:
+        message, reason = (
+            "wrong PIN; the PIN locked too often and is now hard-locked: only an HRSS hall or the "
+            "12333 desk unlocks it, after checking the holder's original ID",
+            "PIN_HARD_LOCKED",
+        )
+    elif err.attempts_left == 0:
+        message, reason = "wrong PIN; the PIN is now locked", "PIN_LOCKED"
+    else:
+        message, reason = "wrong PIN", "WRONG_PIN"
     return {
         "code": "BAD_INPUT",
-        "message": "wrong PIN; the PIN is now locked" if locked else "wrong PIN",
-        "extensions": {
-            "field": "oldPin",
-            "reason": "PIN_LOCKED" if locked else "WRONG_PIN",
-            "attemptsLeft": err.attempts_left,
-        },
+        "message": message,
+        "extensions": {"field": "oldPin", "reason": reason, "attemptsLeft": err.attempts_left},
     }
 
 

@@ -1,5 +1,6 @@
 import itertools
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -190,7 +191,9 @@ def test_pin_changed():
 
 def test_pin_reset_works_even_when_locked():
     for pin in PinState:
-        out = c.pin_reset(state(pin=pin, failures=3 if pin is PinState.locked else 1))
+        # A hard lock only at an identity desk (see the hard lock tests below).
+        at_counter = pin is PinState.hard_locked
+        out = c.pin_reset(state(pin=pin, failures=3 if pin is PinState.locked else 1), at_counter=at_counter)
         assert (out.pin_state, out.pin_failures) == (PinState.set, 0)
 
 
@@ -247,14 +250,16 @@ def test_plain_string_service_is_understood():
 
 
 # The card services that change the card map to transitions; whenever the state allows the card
-# service, the transition must succeed (the decision and the state machine agree).
+# service, the transition must succeed (the decision and the state machine agree) where it is done
+# with the holder's identity checked at an identity desk: a hard-locked PIN needs that besides the
+# state, and the decision cannot see it (the transition refuses elsewhere, see the hard lock tests).
 SERVICE_TRANSITIONS = {
     S.activation: c.activate,
     S.temp_loss_report: c.report_temp_loss,
     S.loss_release: c.release_loss,
     S.password_change: c.pin_changed,
-    S.password_reset: c.pin_reset,
-    S.password_unlock: lambda s: c.pin_unlock(s, pin_was_set=True),
+    S.password_reset: lambda s: c.pin_reset(s, at_counter=True),
+    S.password_unlock: lambda s: c.pin_unlock(s, pin_was_set=True, identity_verified=True, at_counter=True),
 }
 
 
@@ -311,3 +316,44 @@ def test_random_walks_keep_invariants(actions):
 def test_replace_keeps_validation():
     with pytest.raises(DomainError):
         replace(NEW_CARD, pin_failures=-1)
+
+
+# --- hard locks ---------------------------------------------------------------------------------
+
+RULE = c.HardLockRule(after=3, window=timedelta(hours=24))
+T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+LOCKED = CardState(CardStatus.normal, SocialFunction.enabled, PinState.locked, 5)
+
+
+def test_the_third_lock_within_the_window_is_hard():
+    locks = c.PinLocks()
+    state, locks = c.lock_counted(LOCKED, locks, T0, RULE)
+    assert (state.pin_state, locks) == (PinState.locked, c.PinLocks(1, T0))
+    state, locks = c.lock_counted(LOCKED, locks, T0 + timedelta(hours=1), RULE)
+    assert (state.pin_state, locks.count) == (PinState.locked, 2)
+    state, locks = c.lock_counted(LOCKED, locks, T0 + timedelta(hours=23), RULE)
+    assert (state.pin_state, locks.count) == (PinState.hard_locked, 3)
+
+
+def test_a_lock_after_the_window_starts_a_new_one():
+    state, locks = c.lock_counted(LOCKED, c.PinLocks(2, T0), T0 + timedelta(hours=24), RULE)
+    assert (state.pin_state, locks) == (PinState.locked, c.PinLocks(1, T0 + timedelta(hours=24)))
+
+
+def test_a_hard_lock_is_lifted_only_at_an_identity_desk_with_the_identity_checked():
+    hard = replace(LOCKED, pin_state=PinState.hard_locked)
+    for verified, desk in ((False, False), (True, False), (False, True)):
+        with pytest.raises(DomainError) as err:
+            c.pin_unlock(hard, pin_was_set=True, identity_verified=verified, at_counter=desk)
+        assert err.value.code == ErrorCode.PIN_LOCKED
+    unlocked = c.pin_unlock(hard, pin_was_set=True, identity_verified=True, at_counter=True)
+    assert (unlocked.pin_state, unlocked.pin_failures) == (PinState.set, 0)
+    with pytest.raises(DomainError):
+        c.pin_reset(hard)
+    assert c.pin_reset(hard, at_counter=True).pin_state is PinState.set
+    # Nothing else gets past a hard lock.
+    for step in (c.pin_verified, c.pin_changed, c.pin_failed):
+        with pytest.raises(DomainError):
+            step(hard)
+    assert not c.service_allowed_in_state(hard, CardService.password_change)
+    assert c.service_allowed_in_state(hard, CardService.password_unlock)

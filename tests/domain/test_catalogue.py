@@ -118,7 +118,14 @@ def test_default_ceiling():
         | FINANCIAL_SERVICES
     )
     assert DEFAULT_CEILING[K.self_service_terminal] == {S.info_inquiry, S.password_change, S.temp_loss_report}
-    assert DEFAULT_CEILING[K.hotline] == {S.activation, S.info_inquiry, S.temp_loss_report, S.loss_release}
+    # 12333 unlocks a PIN (keeping it) after its own identity check, and sets none.
+    assert DEFAULT_CEILING[K.hotline] == {
+        S.activation,
+        S.info_inquiry,
+        S.temp_loss_report,
+        S.loss_release,
+        S.password_unlock,
+    }
 
 
 def test_financial_services_only_at_bank_outlets_and_halls():

@@ -6,12 +6,18 @@ Every input carries an idempotencyKey: retrying with the same key and input retu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
+
 import strawberry
 
+from app.domain.card import HardLockRule
+from app.domain.catalogue import IDENTITY_DESKS
 from app.graphql.types.card import CardServicePayload
 from app.ops import card_changes, card_services
 from app.ops.card_audit import CallInfo
 from app.ops.card_services import CardChange
+from app.ops.partner_keys import PartnerCaller
 
 _KEY = "Your unique id for this request (8-64 of A-Z, a-z, 0-9, '.', '_', ':', '-'); reuse it only to retry."
 _CARD_NUMBER = "The card number (卡号) printed on the card."
@@ -65,6 +71,18 @@ class ResetPasswordInput:
     idempotency_key: str = strawberry.field(description=_KEY)
 
 
+@strawberry.input(description="A locked PIN to unlock.")
+class UnlockPasswordInput:
+    card_number: str = strawberry.field(description=_CARD_NUMBER)
+    id_number: str = strawberry.field(description=_ID_NUMBER)
+    identity_verified: bool = strawberry.field(
+        default=False,
+        description="True when your staff checked the holder against the original ID card; needed (at an "
+        "HRSS hall or the 12333 desk) to unlock a hard-locked PIN.",
+    )
+    idempotency_key: str = strawberry.field(description=_KEY)
+
+
 @strawberry.input(description="The card a card service is performed on.")
 class CardServiceInput:
     card_number: str = strawberry.field(description=_CARD_NUMBER)
@@ -88,13 +106,20 @@ class RecordBankServiceInput:
     idempotency_key: str = strawberry.field(description=_KEY)
 
 
-async def _perform(info: strawberry.Info, build) -> CardServicePayload:
+async def _perform(info: strawberry.Info, build: Callable[[PartnerCaller], CardChange]) -> CardServicePayload:
+    """Authenticate and count the call, build its change (which may depend on the calling outlet)
+    and perform it."""
     caller = await info.context.partner_call()
-    change: CardChange = build()
+    change = build(caller)
     result = await card_services.perform(
         info.context.cards, info.context.business, CallInfo(caller, info.context.request_id), change
     )
     return CardServicePayload.from_result(result)
+
+
+def _hard_lock_rule(info: strawberry.Info) -> HardLockRule:
+    settings = info.context.settings
+    return HardLockRule(settings.pin_hard_lock_after, timedelta(hours=settings.pin_hard_lock_window_hours))
 
 
 @strawberry.type
@@ -103,7 +128,7 @@ class CardMutations:
     async def activate_card(self, info: strawberry.Info, input: ActivateCardInput) -> CardServicePayload:
         return await _perform(
             info,
-            lambda: card_changes.activate_card(
+            lambda caller: card_changes.activate_card(
                 input.card_number, input.id_number, input.channel, input.idempotency_key
             ),
         )
@@ -117,7 +142,7 @@ class CardMutations:
     ) -> CardServicePayload:
         return await _perform(
             info,
-            lambda: card_changes.report_financial_activation(
+            lambda caller: card_changes.report_financial_activation(
                 input.card_serial, input.id_number, input.bank_card_number, input.idempotency_key
             ),
         )
@@ -126,8 +151,13 @@ class CardMutations:
     async def change_password(self, info: strawberry.Info, input: ChangePasswordInput) -> CardServicePayload:
         return await _perform(
             info,
-            lambda: card_changes.change_password(
-                input.card_number, input.id_number, input.old_pin, input.new_pin, input.idempotency_key
+            lambda caller: card_changes.change_password(
+                input.card_number,
+                input.id_number,
+                input.old_pin,
+                input.new_pin,
+                input.idempotency_key,
+                _hard_lock_rule(info),
             ),
         )
 
@@ -137,20 +167,31 @@ class CardMutations:
     async def reset_password(self, info: strawberry.Info, input: ResetPasswordInput) -> CardServicePayload:
         return await _perform(
             info,
-            lambda: card_changes.reset_password(
+            lambda caller: card_changes.reset_password(
                 input.card_number,
                 input.id_number,
                 input.identity_verified,
                 input.new_pin,
                 input.idempotency_key,
+                at_identity_desk=caller.outlet_kind in IDENTITY_DESKS,
             ),
         )
 
-    @strawberry.mutation(description="For partner systems: unlock a locked PIN, keeping the PIN itself.")
-    async def unlock_password(self, info: strawberry.Info, input: CardServiceInput) -> CardServicePayload:
+    @strawberry.mutation(
+        description="For partner systems: unlock a locked PIN, keeping the PIN itself. A hard-locked PIN "
+        "(pinState hard_locked: it locked too often in a short time) is unlocked only by an HRSS hall or "
+        "the 12333 desk, with identityVerified true."
+    )
+    async def unlock_password(self, info: strawberry.Info, input: UnlockPasswordInput) -> CardServicePayload:
         return await _perform(
             info,
-            lambda: card_changes.unlock_password(input.card_number, input.id_number, input.idempotency_key),
+            lambda caller: card_changes.unlock_password(
+                input.card_number,
+                input.id_number,
+                input.identity_verified,
+                caller.outlet_kind in IDENTITY_DESKS,
+                input.idempotency_key,
+            ),
         )
 
     @strawberry.mutation(description="For partner systems: report the card lost for now (releasable).")
@@ -159,7 +200,7 @@ class CardMutations:
     ) -> CardServicePayload:
         return await _perform(
             info,
-            lambda: card_changes.report_temporary_loss(
+            lambda caller: card_changes.report_temporary_loss(
                 input.card_number, input.id_number, input.idempotency_key
             ),
         )
@@ -167,7 +208,10 @@ class CardMutations:
     @strawberry.mutation(description="For partner systems: release a temporary loss report.")
     async def release_loss(self, info: strawberry.Info, input: CardServiceInput) -> CardServicePayload:
         return await _perform(
-            info, lambda: card_changes.release_loss(input.card_number, input.id_number, input.idempotency_key)
+            info,
+            lambda caller: card_changes.release_loss(
+                input.card_number, input.id_number, input.idempotency_key
+            ),
         )
 
     @strawberry.mutation(
@@ -177,7 +221,7 @@ class CardMutations:
     async def report_formal_loss(self, info: strawberry.Info, input: CardServiceInput) -> CardServicePayload:
         return await _perform(
             info,
-            lambda: card_changes.report_formal_loss(
+            lambda caller: card_changes.report_formal_loss(
                 input.card_number, input.id_number, input.idempotency_key
             ),
         )
@@ -191,7 +235,7 @@ class CardMutations:
     ) -> CardServicePayload:
         return await _perform(
             info,
-            lambda: card_changes.record_bank_service(
+            lambda caller: card_changes.record_bank_service(
                 input.service,
                 input.card_serial,
                 input.id_number,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary
+from sqlalchemy import Column, Index, Integer, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from app.store.tables.common import UTCDateTime, utcnow
@@ -42,6 +42,10 @@ class Card(SQLModel, table=True):
     activation_channel: str | None = Field(default=None, max_length=32)
     pin_state: str = Field(default="default", max_length=16)
     pin_failures: int = 0
+    # How often the PIN locked in the current window, and when that window began (its first lock):
+    # the rule that hard-locks a PIN locked again and again (app/domain/card.lock_counted).
+    pin_locks: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    pin_locks_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     # argon2 hash, only once the cardholder has set a PIN (state `default` has none).
     pin_hash: str | None = Field(default=None, max_length=128)
     financial_function: str | None = Field(default=None, max_length=32)
