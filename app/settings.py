@@ -49,8 +49,12 @@ class Settings(BaseSettings):
     # on how late a revocation, an expiry or an outlet's closing reaches every worker. 0 disables.
     partner_key_cache_seconds: float = Field(default=1.0, ge=0, le=5)
     # The highest rate limit a new partner key may be given (calls per second are compared, so
-    # 60000/minute equals 1000/second): one key must not be able to take a worker's whole capacity.
+    # 60000/minute equals 1000/second), and, whatever a key's longer period, the most calls it may
+    # make in any one second: one key must not be able to take a worker's whole capacity.
     partner_rate_limit_max: str = "1000/second"
+    # How many live (neither revoked nor expired) keys one outlet may hold: a rate limit per key
+    # would mean little if an outlet could multiply its keys.
+    partner_max_keys_per_outlet: int = Field(default=5, ge=1, le=100)
     # How long a partner mutation's first answer is kept under its idempotency key (`ssc idempotency
     # purge` deletes older ones). A partner retries a lost response within minutes, at worst after an
     # outage of a few days; past this age the key is forgotten and a retry with it is treated as a new

@@ -104,7 +104,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     cipher = FieldCipher(*resolve_keys(settings))
     cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url), cipher)
-    limiter = PartnerLimiter(settings.rate_limit_storage, settings.partner_rate_limit)
+    limiter = PartnerLimiter(
+        settings.rate_limit_storage, settings.partner_rate_limit, settings.partner_rate_limit_max
+    )
     graphql = GraphQLApp(build_schema(settings), cards, business, limiter, settings)
 
     async def healthz(_: Request) -> JSONResponse:

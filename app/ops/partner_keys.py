@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from limits import RateLimitItem
 from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
+from sqlmodel import func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.regions import ROOT
@@ -90,11 +90,13 @@ async def create_partner_key(
     created_by: int | None = None,
     request_id: str | None = None,
     max_rate_limit: str | None = None,
+    max_keys: int | None = None,
 ) -> IssuedKey:
     """Issue a key for an open outlet inside the caller's transaction (authorization is the caller's).
 
     `max_rate_limit` is the highest `rate_limit` allowed (default: the setting partner_rate_limit_max);
-    a benchmark that must not be limited passes its own."""
+    a benchmark that must not be limited passes its own. `max_keys` is how many live keys the
+    outlet may hold (default: the setting partner_max_keys_per_outlet)."""
     if not 1 <= days <= MAX_DAYS:
         raise OpsError("BAD_INPUT", f"a key lives from 1 to {MAX_DAYS} days", field="days")
     if rate_limit is not None:
@@ -108,13 +110,34 @@ async def create_partner_key(
             select(Outlet, Tenant.path)
             .join(Tenant, Tenant.id == Outlet.tenant_id)
             .where(Outlet.id == outlet_id)
+            .with_for_update(of=Outlet)  # two concurrent issues must not both see room for one more
         )
     ).first()
     if row is None or row[0].status != "open":
         raise OpsError("BAD_INPUT", f"no open outlet {outlet_id}", field="outlet")
     outlet, tenant_path = row
+    now = datetime.now(UTC)
+    live = (
+        await session.exec(
+            select(func.count())
+            .select_from(PartnerKey)
+            .where(
+                PartnerKey.outlet_id == outlet.id,
+                PartnerKey.revoked_at.is_(None),
+                or_(PartnerKey.expires_at.is_(None), PartnerKey.expires_at > now),
+            )
+        )
+    ).one()
+    limit = get_settings().partner_max_keys_per_outlet if max_keys is None else max_keys
+    if live >= limit:
+        raise OpsError(
+            "CONFLICT",
+            f"outlet {outlet.id} already holds {live} live keys, the most it may hold; revoke one first",
+            field="outletId",
+            liveKeys=live,
+        )
     key = new_secret(KEY_PREFIX)
-    expires_at = datetime.now(UTC) + timedelta(days=days)
+    expires_at = now + timedelta(days=days)
     stored = PartnerKey(
         outlet_id=outlet.id,
         key_hash=secret_hash(key),
@@ -252,9 +275,10 @@ async def issue_partner_key(
     rate_limit: str | None = None,
     request_id: str | None = None,
     max_rate_limit: str | None = None,
+    max_keys: int | None = None,
 ) -> IssuedKey:
     """An administrator issues a key for an outlet they may change (FORBIDDEN otherwise, whether or
-    not the outlet exists; DESIGN.md §7). `max_rate_limit`: see `create_partner_key`."""
+    not the outlet exists; DESIGN.md §7). `max_rate_limit`, `max_keys`: see `create_partner_key`."""
     path = await _outlet_path(sessions, outlet_id)
     await _authorize(sessions, actor, path, outlet_id, request_id)
     if path is None:
@@ -270,6 +294,7 @@ async def issue_partner_key(
             created_by=actor.principal_id,
             request_id=request_id,
             max_rate_limit=max_rate_limit,
+            max_keys=max_keys,
         )
 
 

@@ -4,6 +4,12 @@ Strategy: moving window. At most N calls are let through in *any* interval of th
 window would let 2N through across a window boundary. It costs one timestamp per call still inside
 the window (at most N per key) and, on Redis, one Lua script round trip per call.
 
+Every call also counts against a per-second burst limit, the platform's cap per second (setting
+`partner_rate_limit_max`), when the key's own limit has a longer period: `1000000/day` averages
+under the cap but would let a key spend its whole day in one burst at the server's full speed
+(the security review sent 4,000 calls in one go). A key whose limit is per second needs no second
+count: its limit is already at or below the cap.
+
 Storage (setting `rate_limit_storage`): `memory://` counts in each worker process, so with W workers
 a key may make up to W×N calls; `redis://host:port[/db]` keeps one count that every worker shares.
 If Redis fails, the worker falls back to its own memory count (logged) rather than refusing every
@@ -80,8 +86,11 @@ class PartnerLimiter:
     thread or a task that cost more than the rest of a partner call's checks together.
     """
 
-    def __init__(self, storage_url: str, default_limit: str, namespace: str = NAMESPACE) -> None:
+    def __init__(
+        self, storage_url: str, default_limit: str, cap: str = "1000/second", namespace: str = NAMESPACE
+    ) -> None:
         self.default_limit = default_limit
+        self.burst = per_second(parse_limit(cap))
         self.pool = _redis_pool(storage_url, namespace)
         self.shared = None
         if self.pool is not None:
@@ -100,12 +109,16 @@ class PartnerLimiter:
             await self.pool.aclose()
 
     async def check_call(self, caller: PartnerCaller) -> None:
-        """Count a partner call against its key's limit (or the default); RATE_LIMITED past it."""
-        await self.check(caller.key_id, parse_limit(caller.rate_limit or self.default_limit))
+        """Count a partner call against its key's limit (or the default) and, when that limit's
+        period is longer than a second, against the burst limit; RATE_LIMITED past either."""
+        limit = parse_limit(caller.rate_limit or self.default_limit)
+        if limit.get_expiry() > 1:
+            await self.check(caller.key_id, self.burst, scope="burst")
+        await self.check(caller.key_id, limit)
 
-    async def check(self, key_id: int, limit: RateLimitItem) -> None:
+    async def check(self, key_id: int, limit: RateLimitItem, scope: str = "key") -> None:
         """Count one call of the key; RATE_LIMITED (with retryAfter in seconds) past its limit."""
-        key = str(key_id)
+        key = str(key_id) if scope == "key" else f"{scope}:{key_id}"
         if self.shared is not None:
             try:
                 allowed = await self.shared.hit(limit, key)
@@ -122,6 +135,12 @@ class PartnerLimiter:
         if self.memory.hit(limit, key):
             return
         raise _limited(limit, self.memory.get_window_stats(limit, key).reset_time)
+
+
+@lru_cache(maxsize=16)
+def per_second(cap: RateLimitItem) -> RateLimitItem:
+    """The cap as calls per second (60000/minute -> 1000/second), at least one."""
+    return parse_limit(f"{max(1, cap.amount // cap.get_expiry())}/second")
 
 
 def _limited(limit: RateLimitItem, reset: float) -> OpsError:

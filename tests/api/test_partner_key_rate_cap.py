@@ -3,11 +3,13 @@ compared in calls per second, a key above the cap is refused naming it, at the c
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.ops.errors import OpsError
@@ -96,3 +98,54 @@ def test_the_command_line_applies_the_configured_cap(db_url, tmp_path, tenants_d
     accepted = create("10/second")
     assert accepted.returncode == 0, accepted.stderr
     assert accepted.stdout.startswith("ssc_pk_")
+
+
+PERMISSIONS = "{ partnerWhoAmI { outletId } }"
+
+
+async def _burst(base: str, key: str, calls: int) -> list[str | None]:
+    async with httpx.AsyncClient(timeout=20) as client:
+
+        async def one() -> str | None:
+            response = await client.post(
+                f"{base}/graphql", json={"query": PERMISSIONS}, headers={"X-Api-Key": key}
+            )
+            return error_code(response.json())
+
+        return list(await asyncio.gather(*(one() for _ in range(calls))))
+
+
+async def test_a_long_period_does_not_buy_a_burst(db_url, sessions, tenants_dir):
+    """The security review (issue 11, item 8): the cap refused 1001/second but accepted 1000000/day,
+    which a moving window lets through in one burst (4,000 calls at the server's full speed). Every
+    key is also held to the cap per second, whatever its longer period."""
+    await apply_tenant_files(sessions, tenants_dir)
+    async with sessions() as session, session.begin():
+        daily = await create_partner_key(
+            session, TH_OUTLET, days=1, actor="test", rate_limit="432000/day", max_rate_limit="5/second"
+        )
+    with serve(create_app(Settings(database_url=db_url, partner_rate_limit_max="5/second"))) as base:
+        codes = await _burst(base, daily.key, 25)
+    assert codes.count(None) == 5 and codes.count("RATE_LIMITED") == 20, codes
+
+
+async def test_an_outlet_holds_a_bounded_number_of_live_keys(db_url, sessions, tenants_dir):
+    await apply_tenant_files(sessions, tenants_dir)
+    admin = await create_principal_with_token(
+        sessions, tenant_path="cn/440000/440100", role="city_admin", name="gz.admin"
+    )
+    with serve(create_app(Settings(database_url=db_url, partner_max_keys_per_outlet=2))) as base:
+        api = Api(base, {"gz_admin": admin.token})
+        made = [await api.gql(CREATE, {"i": {"outletId": TH_OUTLET}}, who="gz_admin") for _ in range(2)]
+        assert all("errors" not in body for body in made), made
+        before = await key_state(sessions)
+        third = await api.gql(CREATE, {"i": {"outletId": TH_OUTLET}}, who="gz_admin")
+        assert error_code(third) == "CONFLICT" and third["errors"][0]["extensions"]["liveKeys"] == 2
+        assert_only_denial(before, await key_state(sessions), "gz_admin")
+        # A revoked key makes room again.
+        prefix = made[0]["data"]["createPartnerKey"]["prefix"]
+        revoke = "mutation($i: RevokePartnerKeyInput!) { revokePartnerKey(input: $i) { partnerKey { id } } }"
+        assert "errors" not in await api.gql(
+            revoke, {"i": {"prefix": prefix, "reason": "replaced"}}, who="gz_admin"
+        )
+        assert "errors" not in await api.gql(CREATE, {"i": {"outletId": TH_OUTLET}}, who="gz_admin")

@@ -57,6 +57,7 @@ class PartnerKeyMutations:
             days=input.days,
             rate_limit=input.rate_limit,
             max_rate_limit=info.context.settings.partner_rate_limit_max,
+            max_keys=info.context.settings.partner_max_keys_per_outlet,
         )
         return CreatePartnerKeyPayload(
             key=issued.key,
