@@ -195,6 +195,14 @@ BAD_FILES = [
         4,
     ),
     ("[[tenant]\npath = 1", "toml", None),
+    # A district switching off the two-person approval its city requires (security review, item 5).
+    (
+        '[[tenant]]\npath = "cn/440000/440100/440199"\nname = "x"\ntwo_person_approval = false\n',
+        "tenant.two_person_approval",
+        1,
+    ),
+    # Names are visible text: no control or invisible characters.
+    ('[[tenant]]\npath = "cn/440000/440500"\nname = "汕头\\u202e局"\n', "tenant[0].name", 3),
 ]
 
 
