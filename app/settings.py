@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # lock and unlock).
     pin_hard_lock_after: int = Field(default=3, ge=2, le=10)
     pin_hard_lock_window_hours: int = Field(default=24, ge=1, le=720)
+    # How long a request naming a revision (SSC-Revision) waits for this worker to apply it before
+    # it is answered STALE.
+    revision_wait_seconds: float = Field(default=1.0, ge=0, le=10)
     accepted_time_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     accepted_time_latest: datetime = datetime(2200, 1, 1, tzinfo=UTC)
 

@@ -9,17 +9,19 @@ import re
 import uuid
 
 import orjson
+from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from app.authz.policy_state import BusinessPolicy
-from app.authz.sync import PolicyTailer
+from app.authz.sync import PolicyTailer, RevisionUnknown
 from app.graphql.context import Context
 from app.graphql.limits import RequestSizeLimit
 from app.graphql.schema import build_schema
@@ -36,12 +38,23 @@ log = logging.getLogger("ssc.web")
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
+REVISION_HEADER = "ssc-revision"
+MAX_REVISION_DIGITS = 19  # the change log's ids are 64-bit
+
+
+def error_response(message: str, code: str, status: int = 200, **extensions: object) -> Response:
+    """An answer in the shape of every GraphQL error, for requests refused before GraphQL runs."""
+    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
 class GraphQLApp(GraphQL):
     def __init__(
         self,
         schema,
         cards: CardStore,
         business: BusinessPolicy,
+        policy: PolicyTailer,
         limiter: PartnerLimiter,
         settings: Settings,
     ) -> None:
@@ -49,13 +62,62 @@ class GraphQLApp(GraphQL):
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
         self.cards = cards
         self.business = business
+        self.policy = policy
         self.limiter = limiter
         self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        refused = await self._refused_for_revision(request)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        try:
+            response = await self.run(request)
+        except HTTPException as err:
+            # Malformed JSON, an empty body, no query, a wrong content type, a batch: strawberry says
+            # so in plain text; answer in the one error shape, with a code, like every other refusal.
+            response = error_response(err.reason, "BAD_INPUT", err.status_code)
+        await response(scope, receive, send)
+
+    async def _refused_for_revision(self, request: Request) -> Response | None:
+        """None once this worker has applied the revision the request names (SSC-Revision), if any;
+        else the answer: STALE (retry, perhaps on another worker) or BAD_INPUT."""
+        wanted = request.headers.get(REVISION_HEADER)
+        if wanted is None:
+            return None
+        wanted = wanted.strip()
+        if not (wanted.isascii() and wanted.isdigit() and len(wanted) <= MAX_REVISION_DIGITS):
+            return error_response(
+                "SSC-Revision is a revision as an answer gave it (digits)", "BAD_INPUT", field="SSC-Revision"
+            )
+        try:
+            reached = await self.policy.reach(int(wanted), self.settings.revision_wait_seconds)
+        except RevisionUnknown:
+            return error_response(
+                f"no revision {wanted} was ever committed", "BAD_INPUT", field="SSC-Revision"
+            )
+        if reached:
+            return None
+        return error_response(
+            f"this worker has not yet applied revision {wanted} (it is at {self.policy.revision}); retry",
+            "STALE",
+            revision=wanted,
+            applied=str(self.policy.revision),
+            retryAfter=1,
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson refuses what json.loads lets through: a lone UTF-16 surrogate ("\ud800"), which
         # no database can store (the security review got INTERNAL from one in an outlet name).
-        return orjson.loads(data)
+        decoded = orjson.loads(data)
+        if not isinstance(decoded, dict | list):
+            # "42" or "\"text\"" is JSON but no request: strawberry would fail on it with a 500.
+            raise orjson.JSONDecodeError("a GraphQL request is a JSON object", "", 0)
+        return decoded
 
     def encode_json(self, data: object) -> bytes:
         # UTF-8 (Chinese as itself, not \uXXXX escapes), and several times faster than json.dumps.
@@ -82,6 +144,7 @@ class GraphQLApp(GraphQL):
             cards=self.cards,
             limiter=self.limiter,
             settings=self.settings,
+            policy=self.policy,
         )
 
 
@@ -107,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     limiter = PartnerLimiter(
         settings.rate_limit_storage, settings.partner_rate_limit, settings.partner_rate_limit_max
     )
-    graphql = GraphQLApp(build_schema(settings), cards, business, limiter, settings)
+    graphql = GraphQLApp(build_schema(settings), cards, business, tailer, limiter, settings)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

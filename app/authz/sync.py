@@ -3,6 +3,11 @@
 Changes are applied incrementally, never by reloading. On PostgreSQL a LISTEN connection wakes
 the tailer as soon as a writer commits (writers NOTIFY in the same transaction), with polling as
 the fallback should a notification be lost or the listener drop; on SQLite it polls.
+
+The position in the change log is the policy's *revision* (docs/api.md, Revisions). A request that
+changed the policy catches the worker up before it is answered (`catch_up`), so the worker's next
+request sees the change (read your writes); a request that names a revision it must see waits until
+the worker has applied it (`reach`). Catching up is serialised: changes are applied once, in order.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ log = logging.getLogger("ssc.authz.sync")
 
 Apply = Callable[[Change], None]
 Load = Callable[[list[tuple[str, ...]]], None]
+
+
+class RevisionUnknown(Exception):
+    """A revision later than anything committed: no change log position anyone was handed."""
 
 
 class PolicyTailer:
@@ -47,6 +56,8 @@ class PolicyTailer:
         self._interval = listen_poll_interval if self._postgres else poll_interval
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        # One catch-up at a time (the tailer's own and those of requests): each change applied once.
+        self._applying = asyncio.Lock()
         self.loaded = False
 
     async def load(self) -> int:
@@ -66,18 +77,38 @@ class PolicyTailer:
         self._on_loaded()
         return count
 
+    @property
+    def revision(self) -> int:
+        """The last change this worker has applied."""
+        return self.last_id
+
     async def catch_up(self) -> int:
         """Apply every change committed since the last one seen; returns how many."""
-        applied = 0
-        while True:
-            async with self.sessions() as session:
-                changes = await changes_after(session, self.last_id)
-            for change in changes:
-                self._apply(change)
-                self.last_id = change.id
-            applied += len(changes)
-            if not changes or len(changes) < 10_000:
-                return applied
+        async with self._applying:
+            applied = 0
+            while True:
+                async with self.sessions() as session:
+                    changes = await changes_after(session, self.last_id)
+                for change in changes:
+                    self._apply(change)
+                    self.last_id = change.id
+                applied += len(changes)
+                if not changes or len(changes) < 10_000:
+                    return applied
+
+    async def reach(self, revision: int, timeout: float) -> bool:
+        """Make sure the worker has applied `revision`, waiting at most `timeout` seconds; False if it
+        could not (the caller answers STALE). RevisionUnknown if nothing that late was committed."""
+        if revision <= self.last_id:
+            return True
+        try:
+            await asyncio.wait_for(self.catch_up(), timeout)
+        except TimeoutError:
+            return revision <= self.last_id
+        if revision > self.last_id:
+            # Everything committed is applied now, and the log's ids become visible in order.
+            raise RevisionUnknown(revision)
+        return True
 
     async def start(self) -> bool:
         """Load and start tailing. A database that cannot be read yet does not stop the process:

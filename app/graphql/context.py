@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 
 from app.authz.policy_state import BusinessPolicy
+from app.authz.sync import PolicyTailer
 from app.ops.auth import Actor, authenticate
 from app.ops.card_store import CardStore
 from app.ops.partner_keys import PartnerCaller, authenticate_partner
@@ -42,6 +43,11 @@ class Context:
     limiter: PartnerLimiter
     # The settings the app was created with (not necessarily the environment's).
     settings: Settings
+    # What keeps `business` in step with the change log; its position is the worker's revision.
+    policy: PolicyTailer
+    # The revision this request's answer reflects: the worker's, once it caught up with a change the
+    # request made (Context.run).
+    revision: int = 0
     _actor: asyncio.Task | None = field(default=None, repr=False)
     _partner: PartnerCaller | None = field(default=None, repr=False)
 
@@ -59,9 +65,16 @@ class Context:
     async def run(self, use_case: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         """Run an administrator's use case as this request's person (UNAUTHENTICATED first, without
         one): `use_case(sessions, actor, *args, request_id=..., **kwargs)`, the shape of every use
-        case in app/ops that a person performs."""
+        case in app/ops that a person performs.
+
+        Before the answer goes out, the worker applies what the use case committed (and anything
+        committed before it) to its policy index: a change the caller is told succeeded is in force
+        for their very next request on this worker, and the answer's revision holds it."""
         actor = await self.actor()
-        return await use_case(self.sessions, actor, *args, request_id=self.request_id, **kwargs)
+        result = await use_case(self.sessions, actor, *args, request_id=self.request_id, **kwargs)
+        await self.policy.catch_up()
+        self.revision = self.policy.revision
+        return result
 
     async def _authenticate(self) -> Actor:
         async with self.sessions() as session:

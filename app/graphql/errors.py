@@ -15,12 +15,25 @@ from strawberry.extensions import MaskErrors
 from app.domain.errors import DomainError
 from app.ops.errors import OpsError
 
+# The domain names what it refuses by its own words; the caller sent the API's argument names.
+_API_FIELDS = {"tenant_path": "tenant", "region_code": "tenant", "pin": "newPin"}
+
+
+def api_field(name: str | None) -> str | None:
+    """`id_number` -> `idNumber`: the input field as the caller named it."""
+    if name is None:
+        return None
+    if name in _API_FIELDS:
+        return _API_FIELDS[name]
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
 
 def _visible_extensions(original: BaseException) -> dict | None:
     if isinstance(original, OpsError):
         return {"code": original.code, **{k: v for k, v in original.extensions.items() if v is not None}}
     if isinstance(original, DomainError):
-        return {"code": "BAD_INPUT", "field": original.field, "reason": original.code}
+        return {"code": "BAD_INPUT", "field": api_field(original.field), "reason": original.code}
     return None
 
 

@@ -116,8 +116,11 @@ async def card_status(
 
 @dataclass(frozen=True)
 class Permission:
-    tenant: str
+    """One card service the outlet may perform now: on cards of these departments (its own and those
+    above it that allow it, top-most first), and every grant or statutory rule behind it, once."""
+
     service: str
+    tenants: tuple[str, ...]
     grant_ids: tuple[str, ...]
 
 
@@ -132,16 +135,21 @@ def _state_allowing(service: CardService) -> CardState:
 
 def my_permissions(policy: BusinessPolicy, caller: PartnerCaller) -> list[Permission]:
     """Card services the outlet may perform now on cards of its own tenant and of each ancestor
-    (financial ones on cards of its own bank), with the grants behind each."""
+    (financial ones on cards of its own bank): one entry per card service, with the grants behind it."""
     outlet = outlet_facts(caller)
     at = policy_time_now()
     found = []
-    for tenant in ancestor_paths(caller.tenant_path):
-        for service in CardService:
+    for service in CardService:
+        tenants: list[str] = []
+        sources: dict[str, None] = {}  # in the order first met, each once
+        for tenant in ancestor_paths(caller.tenant_path):
             card = CardFacts(tenant, caller.bank_code or "", _state_allowing(service))
             decision = decide(policy, outlet, card, service, at)
             if decision.allowed:
-                found.append(Permission(tenant, service.value, decision.grant_ids))
+                tenants.append(tenant)
+                sources.update(dict.fromkeys(decision.grant_ids))
+        if tenants:
+            found.append(Permission(service.value, tuple(tenants), tuple(sources)))
     return found
 
 

@@ -34,7 +34,7 @@ HOSPITAL, PHARMACY, GRASSROOTS = "gz-th-hosp-tianhe", "gz-th-pharm-dasenlin", "g
 ICBC, CCB, HALL, HOTLINE = "gz-yx-icbc-dongfeng", "gz-th-ccb-tiyu", "gz-th-hall", "gd-12333"
 OUTLETS = (HOSPITAL, PHARMACY, GRASSROOTS, ICBC, CCB, HALL, HOTLINE)
 
-PERMISSIONS = "{ myPermissions { tenant service grantIds } }"
+PERMISSIONS = "{ myPermissions { service tenants grantIds } }"
 FIN = (
     "mutation($i: ReportFinancialActivationInput!) { reportFinancialActivation(input: $i) { replayed"
     " card { socialFunction activationChannel financialFunction bankCardMasked } } }"

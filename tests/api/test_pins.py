@@ -84,7 +84,12 @@ async def test_weak_pins_and_unverified_resets_are_refused(world):
         ("12a456", "BAD_PIN"),
     ):
         body = await world.partner.call(HALL, CHANGE, change(card, DEFAULT_PIN, weak, "pin-weak-01"))
-        assert (error(body)["code"], error(body)["reason"]) == ("BAD_INPUT", reason)
+        # The field as the caller named it (newPin), not the domain's word for it (pin).
+        assert (error(body)["code"], error(body)["reason"], error(body)["field"]) == (
+            "BAD_INPUT",
+            reason,
+            "newPin",
+        )
     reset = {
         "i": {
             "cardNumber": card.card_number,

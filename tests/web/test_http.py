@@ -71,3 +71,30 @@ async def test_the_loaded_policy_is_frozen_out_of_the_garbage_collector(db_url, 
             assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+MALFORMED = [
+    ("not json", b"{query: me}", "application/json"),
+    ("an empty body", b"", "application/json"),
+    ("no query", b'{"variables": {}}', "application/json"),
+    ("a query that is not text", b'{"query": 42}', "application/json"),
+    ("a bare JSON value", b"42", "application/json"),
+    ("a JSON string", b'"{ me { name } }"', "application/json"),
+    ("a wrong content type", b"{ me { name } }", "text/plain"),
+    ("a batch", b'[{"query": "{ me { name } }"}, {"query": "{ me { name } }"}]', "application/json"),
+]
+
+
+@pytest.mark.parametrize(("what", "body", "content_type"), MALFORMED, ids=[m[0] for m in MALFORMED])
+async def test_requests_refused_before_graphql_runs_answer_in_the_error_shape(
+    server, what, body, content_type
+):
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            f"{server}/graphql", content=body, headers={"content-type": content_type}
+        )
+    assert 400 <= response.status_code < 500, (what, response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json")
+    answer = response.json()
+    assert answer["data"] is None and answer["errors"][0]["extensions"]["code"] == "BAD_INPUT", answer
+    assert answer["errors"][0]["message"]

@@ -8,6 +8,7 @@ import strawberry
 
 from app.graphql.types.ceiling import Ceiling
 from app.graphql.types.grant import Grant, GrantState
+from app.graphql.types.revision import PolicyChange
 from app.ops import bulk_grant, grant_admin
 from app.ops.grants import GrantRequest
 
@@ -116,12 +117,12 @@ class RejectBulkGrantInput:
 
 
 @strawberry.type(description="The grant after the change.")
-class GrantPayload:
+class GrantPayload(PolicyChange):
     grant: Grant = strawberry.field(description="The grant as it is now.")
 
 
 @strawberry.type(description="The ceiling after the change, and the grants below it that no longer fit.")
-class SetCeilingPayload:
+class SetCeilingPayload(PolicyChange):
     ceiling: Ceiling = strawberry.field(description="The ceiling as it is now.")
     suspended_count: int = strawberry.field(
         description="How many grants below were suspended (or, if only proposed, rejected) because they "
@@ -133,7 +134,7 @@ class SetCeilingPayload:
 
 
 @strawberry.type(description="What a bulk grant created, or what deciding its proposals changed.")
-class BulkGrantPayload:
+class BulkGrantPayload(PolicyChange):
     count: int = strawberry.field(description="How many grants, one per outlet.")
     state: GrantState = strawberry.field(
         description="Their state now: active, proposed (two-person approval) or rejected."

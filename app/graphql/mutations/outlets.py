@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.graphql.types.outlet import Outlet
+from app.graphql.types.revision import PolicyChange
 from app.ops import outlet_import, outlets
 
 
@@ -65,12 +66,12 @@ class ImportOutletsInput:
 
 
 @strawberry.type(description="The registered outlet.")
-class CreateOutletPayload:
+class CreateOutletPayload(PolicyChange):
     outlet: Outlet = strawberry.field(description="The outlet as it now is.")
 
 
 @strawberry.type(description="The changed outlet, and the grants the change ended.")
-class UpdateOutletPayload:
+class UpdateOutletPayload(PolicyChange):
     outlet: Outlet = strawberry.field(description="The outlet as it now is.")
     revoked_grant_ids: list[int] = strawberry.field(
         description="Grants revoked because the outlet moved or can no longer hold them."
@@ -78,7 +79,7 @@ class UpdateOutletPayload:
 
 
 @strawberry.type(description="The closed outlet, and what closing it ended.")
-class CloseOutletPayload:
+class CloseOutletPayload(PolicyChange):
     outlet: Outlet = strawberry.field(description="The outlet, now closed.")
     revoked_grant_ids: list[int] = strawberry.field(description="The outlet's grants, now revoked.")
     revoked_partner_key_count: int = strawberry.field(
@@ -87,7 +88,7 @@ class CloseOutletPayload:
 
 
 @strawberry.type(description="What an import registered.")
-class ImportOutletsPayload:
+class ImportOutletsPayload(PolicyChange):
     imported: int = strawberry.field(description="How many outlets were registered.")
     outlet_ids: list[str] = strawberry.field(description="Their codes, in file order.")
 

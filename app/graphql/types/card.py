@@ -51,21 +51,25 @@ class CardStatus:
 
 
 @strawberry.type(
-    description="One card service your outlet may perform now, where, and which grants allow it."
+    description="One card service your outlet may perform now, on whose cards, and which grants allow it."
 )
 class CardServicePermission:
-    tenant: str = strawberry.field(
-        description="The department whose cards this covers (with those below it, unless one of them "
-        "blocks you). Financial services cover only cards of your own bank."
-    )
     service: str = strawberry.field(description="The card service, e.g. activation or password_reset.")
+    tenants: list[str] = strawberry.field(
+        description="The departments whose cards this covers, top-most first: your own and those above it "
+        "that allow it (each with the departments below it, unless one of them blocks you). Financial "
+        "services cover only cards of your own bank."
+    )
     grant_ids: list[str] = strawberry.field(
-        description="The grants that allow it; builtin:... names a statutory allowance that needs no grant."
+        description="Every grant that allows it, once; builtin:... names a statutory allowance that needs "
+        "no grant."
     )
 
     @classmethod
     def from_permission(cls, permission: Permission) -> CardServicePermission:
-        return cls(tenant=permission.tenant, service=permission.service, grant_ids=list(permission.grant_ids))
+        return cls(
+            service=permission.service, tenants=list(permission.tenants), grant_ids=list(permission.grant_ids)
+        )
 
 
 @strawberry.type(description="The card after a card service was performed.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from app.graphql.types.revision import revision_text
+
 
 @strawberry.type(description="A role a person holds in one department (and everything below it).")
 class RoleAssignment:
@@ -17,3 +19,7 @@ class RoleAssignment:
 class Me:
     name: str = strawberry.field(description="Your login name.")
     roles: list[RoleAssignment] = strawberry.field(description="Your roles and where you hold them.")
+
+    @strawberry.field(description="The policy revision the worker answering you has applied.")
+    def revision(self, info: strawberry.Info) -> str:
+        return revision_text(info.context.policy.revision)

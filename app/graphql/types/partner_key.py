@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import strawberry
 
+from app.graphql.types.revision import revision_text
 from app.ops.partner_keys import KeyView, PartnerCaller
 
 
@@ -62,6 +63,10 @@ class PartnerIdentity:
     rate_limit: str | None = strawberry.field(
         description="The key's own call limit, e.g. 50/second; empty means the platform's default."
     )
+
+    @strawberry.field(description="The policy revision the worker answering you has applied.")
+    def revision(self, info: strawberry.Info) -> str:
+        return revision_text(info.context.policy.revision)
 
     @classmethod
     def from_caller(cls, caller: PartnerCaller) -> PartnerIdentity:
