@@ -186,6 +186,50 @@ def demo_generate(
     out.print(f"generated {summary['outlets']} outlets and {cards} cards{where}")
 
 
+@demo_cli.command("partner")
+def demo_partner(
+    outlet: Annotated[
+        str, typer.Option(help="The demo outlet the partner system acts as, e.g. gz-th-pharm-dasenlin.")
+    ],
+    service: Annotated[
+        str | None,
+        typer.Option(help="The card service to grant (default: one the outlet's kind is typically given)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed for the test card.")] = None,
+) -> None:
+    """Get an outlet ready for a partner integration test: a grant, a key and a synthetic test card.
+
+    Not in production. The test card's numbers are made up (they pass the ID and Luhn checks)."""
+    from app.ops.demo_partner import partner_quick_start
+    from app.ops.errors import OpsError
+
+    settings = get_settings()
+    if settings.env == "production":
+        raise _fail("ssc demo partner makes test grants and cards: not in production")
+    cipher = FieldCipher(*resolve_keys(settings))
+    try:
+        start = _run_with_db(
+            lambda sessions: partner_quick_start(sessions, cipher, outlet, service=service, seed=seed)
+        )
+    except OpsError as e:
+        raise _fail(f"{e.message} [{e.code}]") from None
+    card = start.card
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    err.print(
+        f"outlet {start.outlet_id} ({start.outlet_kind}, {start.tenant}) may now perform {start.service}"
+        f" (grant {start.grant_id}); its key expires {start.key.expires_at:%Y-%m-%d}. Store the key now:"
+        " it is not kept and cannot be shown again."
+    )
+    print(f"SSC_URL={url}")
+    print(f"SSC_KEY={start.key.key}")
+    print(f"CARD_TENANT={card.issuing_tenant}")
+    print(f"CARD_NUMBER={card.card_number}")
+    print(f"CARD_SERIAL={card.card_serial}")
+    print(f"ID_NUMBER={card.id_number}")
+    print(f"BANK_CARD_NUMBER={card.bank_card_number}")
+    print(f"SERVICE={start.service}")
+
+
 @cards_cli.command("import")
 def cards_import(
     file: Annotated[

@@ -78,15 +78,24 @@ class Settings(BaseSettings):
     accepted_time_latest: datetime = datetime(2200, 1, 1, tzinfo=UTC)
 
 
+# var/keys.env names each key as its setting does; `data` and `lookup` are how files made before
+# that named them, still read.
+DEV_KEYS = {"SSC_DATA_KEY": "data", "SSC_LOOKUP_KEY": "lookup"}
+
+
 def _load_or_create_dev_keys(path: Path) -> dict[str, str]:
-    """Keys for development: created once with 0600 permissions, never printed."""
+    """Keys for development, by setting name: created once with 0600 permissions, never printed."""
     if path.exists():
         pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-        return {k.strip(): v.strip() for k, v in pairs}
+        found = {k.strip(): v.strip() for k, v in pairs}
+        return {name: found.get(name) or found[old] for name, old in DEV_KEYS.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    keys = {name: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for name in ("data", "lookup")}
+    keys = {name: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for name in DEV_KEYS}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
+        fh.write(
+            "# Development keys, made by ssc outside production; production sets them in the environment.\n"
+        )
         fh.write("".join(f"{k}={v}\n" for k, v in keys.items()))
     return keys
 
@@ -98,8 +107,8 @@ def resolve_keys(settings: Settings) -> tuple[bytes, bytes]:
         if settings.env == "production":
             raise RuntimeError("SSC_DATA_KEY and SSC_LOOKUP_KEY must be set in production")
         dev = _load_or_create_dev_keys(settings.key_file)
-        data_b64 = data.get_secret_value() if data else dev["data"]
-        lookup_b64 = lookup.get_secret_value() if lookup else dev["lookup"]
+        data_b64 = data.get_secret_value() if data else dev["SSC_DATA_KEY"]
+        lookup_b64 = lookup.get_secret_value() if lookup else dev["SSC_LOOKUP_KEY"]
     else:
         data_b64, lookup_b64 = data.get_secret_value(), lookup.get_secret_value()
     raw = base64.urlsafe_b64decode(data_b64), base64.urlsafe_b64decode(lookup_b64)

@@ -126,7 +126,8 @@ def _synthetic_outlet(rng: random.Random, n: int, tenants: list[Tenant]) -> dict
     return row, tenant.path
 
 
-async def _next_ordinal(session: AsyncSession, column, prefix: str) -> int:
+async def next_ordinal(session: AsyncSession, column, prefix: str) -> int:
+    """The next number for synthetic rows whose `column` starts with `prefix` (counted, so runs add up)."""
     count = (await session.exec(select(func.count()).where(column.like(f"{prefix}%")))).one()
     return count + 1
 
@@ -147,8 +148,8 @@ async def generate(
         tenants = list((await session.exec(select(Tenant))).all())
         issuers = _issuing_tenants(tenants)
         by_path = {t.path: t.id for t in tenants}
-        first_outlet = await _next_ordinal(session, Outlet.id, "demo-")
-        first_card = await _next_ordinal(session, Card.card_number, "D")
+        first_outlet = await next_ordinal(session, Outlet.id, "demo-")
+        first_card = await next_ordinal(session, Card.card_number, "D")
         for start in range(0, outlets, BATCH):
             rows = [
                 _synthetic_outlet(rng, first_outlet + start + i, issuers)

@@ -6,25 +6,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SSC = str(Path(sys.executable).parent / "ssc")
-TIMEOUT_S = 60
-
-
-@pytest.fixture
-def env(db_url, tmp_path) -> dict[str, str]:
-    return {**os.environ, "SSC_DATABASE_URL": db_url, "SSC_KEY_FILE": str(tmp_path / "keys.env")}
-
-
-def ssc(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SSC, *args], env=env, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
+from tests.cli.commands import ROOT, TIMEOUT_S, ssc
 
 
 def test_help_lists_every_command(env):

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 from app.ops.tenants_apply import apply_tenant_files
+from tests.cli.commands import ssc
 from tests.idempotency_records import HOUR, OUTLETS, add_records, remaining
-
-SSC = str(Path(sys.executable).parent / "ssc")
-
-
-def ssc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SSC, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 async def test_purge_prints_the_count_and_keeps_records_within_the_retention(
