@@ -13,7 +13,7 @@ from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -21,9 +21,11 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from app.authz.policy_state import BusinessPolicy
-from app.authz.sync import PolicyTailer, RevisionUnknown
+from app.authz.sync import PolicyTailer
 from app.graphql.context import Context
+from app.graphql.http_errors import error_response
 from app.graphql.limits import RequestSizeLimit
+from app.graphql.revision_gate import revision_refusal
 from app.graphql.schema import build_schema
 from app.ops.card_store import CardStore
 from app.ops.rate_limit import PartnerLimiter
@@ -36,16 +38,6 @@ from app.store.point_reads import PointReader
 log = logging.getLogger("ssc.web")
 # graphql-core's hint in validation and coercion errors: " Did you mean 'a', 'b', or 'c'?"
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
-
-
-REVISION_HEADER = "ssc-revision"
-MAX_REVISION_DIGITS = 19  # the change log's ids are 64-bit
-
-
-def error_response(message: str, code: str, status: int = 200, **extensions: object) -> Response:
-    """An answer in the shape of every GraphQL error, for requests refused before GraphQL runs."""
-    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 class GraphQLApp(GraphQL):
@@ -71,7 +63,7 @@ class GraphQLApp(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        refused = await self._refused_for_revision(request)
+        refused = await revision_refusal(request, self.policy, self.settings.revision_wait_seconds)
         if refused is not None:
             await refused(scope, receive, send)
             return
@@ -82,33 +74,6 @@ class GraphQLApp(GraphQL):
             # so in plain text; answer in the one error shape, with a code, like every other refusal.
             response = error_response(err.reason, "BAD_INPUT", err.status_code)
         await response(scope, receive, send)
-
-    async def _refused_for_revision(self, request: Request) -> Response | None:
-        """None once this worker has applied the revision the request names (SSC-Revision), if any;
-        else the answer: STALE (retry, perhaps on another worker) or BAD_INPUT."""
-        wanted = request.headers.get(REVISION_HEADER)
-        if wanted is None:
-            return None
-        wanted = wanted.strip()
-        if not (wanted.isascii() and wanted.isdigit() and len(wanted) <= MAX_REVISION_DIGITS):
-            return error_response(
-                "SSC-Revision is a revision as an answer gave it (digits)", "BAD_INPUT", field="SSC-Revision"
-            )
-        try:
-            reached = await self.policy.reach(int(wanted), self.settings.revision_wait_seconds)
-        except RevisionUnknown:
-            return error_response(
-                f"no revision {wanted} was ever committed", "BAD_INPUT", field="SSC-Revision"
-            )
-        if reached:
-            return None
-        return error_response(
-            f"this worker has not yet applied revision {wanted} (it is at {self.policy.revision}); retry",
-            "STALE",
-            revision=wanted,
-            applied=str(self.policy.revision),
-            retryAfter=1,
-        )
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson refuses what json.loads lets through: a lone UTF-16 surrogate ("\ud800"), which

@@ -15,18 +15,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import psycopg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.store.policy import NOTIFY_CHANNEL, Change, changes_after, last_change_id, stream_lines
+from app.store.policy import (
+    NOTIFY_CHANNEL,
+    Change,
+    changes_after,
+    collect_changes,
+    last_change_id,
+    stream_lines,
+)
 
 log = logging.getLogger("ssc.authz.sync")
 
 Apply = Callable[[Change], None]
+YIELD_EVERY = 2_000
+LOG_PAGE = 10_000  # log entries read at once
 Load = Callable[[list[tuple[str, ...]]], None]
 
 
@@ -82,19 +91,50 @@ class PolicyTailer:
         """The last change this worker has applied."""
         return self.last_id
 
-    async def catch_up(self) -> int:
-        """Apply every change committed since the last one seen; returns how many."""
+    async def catch_up(self, own: Sequence[Change] = ()) -> int:
+        """Apply every change committed since the last one seen; returns how many.
+
+        `own` are changes this worker's request committed itself (in id order): they are applied from
+        memory, and only the entries around them (other workers' changes) are read from the log."""
         async with self._applying:
             applied = 0
-            while True:
-                async with self.sessions() as session:
-                    changes = await changes_after(session, self.last_id)
-                for change in changes:
-                    self._apply(change)
-                    self.last_id = change.id
-                applied += len(changes)
-                if not changes or len(changes) < 10_000:
-                    return applied
+            for change in (c for c in own if c.id > self.last_id):
+                applied += await self._read_through(before=change.id)
+                self._apply(change)
+                self.last_id = change.id
+                applied += 1
+                if applied % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # see _apply_all
+            return applied + await self._read_through()
+
+    async def _read_through(self, before: int | None = None) -> int:
+        """Read the log after the last change seen (up to `before`) and apply it."""
+        applied = 0
+        while before is None or self.last_id + 1 < before:
+            async with self.sessions() as session:
+                changes = await changes_after(session, self.last_id, LOG_PAGE, before=before)
+            await self._apply_all(changes)
+            applied += len(changes)
+            if len(changes) < LOG_PAGE:
+                break
+        return applied
+
+    async def _apply_all(self, changes: list[Change]) -> None:
+        for n, change in enumerate(changes, start=1):
+            self._apply(change)
+            self.last_id = change.id
+            if n % YIELD_EVERY == 0:
+                # A bulk grant is 100,000 changes: let the worker's other requests run between slices
+                # (they may see part of it applied, never a change out of order).
+                await asyncio.sleep(0)
+
+    @contextlib.asynccontextmanager
+    async def applying_own_changes(self) -> AsyncIterator[None]:
+        """Around a request's change: what it commits is applied (from memory) before the block ends,
+        so the request's answer, and every later request on this worker, see it."""
+        with collect_changes() as committed:
+            yield
+        await self.catch_up(committed)
 
     async def reach(self, revision: int, timeout: float) -> bool:
         """Make sure the worker has applied `revision`, waiting at most `timeout` seconds; False if it

@@ -71,8 +71,8 @@ class Context:
         committed before it) to its policy index: a change the caller is told succeeded is in force
         for their very next request on this worker, and the answer's revision holds it."""
         actor = await self.actor()
-        result = await use_case(self.sessions, actor, *args, request_id=self.request_id, **kwargs)
-        await self.policy.catch_up()
+        async with self.policy.applying_own_changes():
+            result = await use_case(self.sessions, actor, *args, request_id=self.request_id, **kwargs)
         self.revision = self.policy.revision
         return result
 

@@ -112,3 +112,46 @@ async def test_concurrent_writers_never_leave_a_gap_behind_the_tailer(pg_url):
         all_ids = (await session.exec(select(PolicyChange.id).order_by(PolicyChange.id))).all()
     await engine.dispose()
     assert seen == list(all_ids) and len(seen) == 80
+
+
+def _rule(gid: str) -> tuple[str, ...]:
+    return (*RULE[:-1], gid)
+
+
+async def test_own_changes_are_applied_from_memory_in_log_order(sessions, db_url, monkeypatch):
+    """A request's own committed changes are applied without reading them back, and the other
+    writers' changes around them are read from the log and applied in between, in id order."""
+    state = BusinessPolicy()
+    applied: list[int] = []
+
+    def apply(change) -> None:
+        applied.append(change.id)
+        state.apply(change)
+
+    tailer = PolicyTailer(sessions, load=state.load, apply=apply, database_url=db_url)
+    await tailer.load()
+    lines_before = state.enforcer.policy_count
+    read: list[tuple[int, int | None]] = []
+    original = policy.changes_after
+
+    async def counted(session, last_id, limit=10_000, before=None):
+        found = await original(session, last_id, limit, before=before)
+        read.extend((c.id, before) for c in found)
+        return found
+
+    monkeypatch.setattr("app.authz.sync.changes_after", counted)
+    await _add(sessions, _rule("1"), "1")  # another worker's change, before ours
+    with policy.collect_changes() as own:
+        await _add(sessions, _rule("2"), "2")
+        async with sessions() as session, session.begin():  # rolled back: never collected
+            await policy.add_lines(session, [ProjectedLine("p", _rule("x"), "grant", "x")])
+            await session.rollback()
+        await _add(sessions, _rule("3"), "3")
+    await _add(sessions, _rule("4"), "4")  # another worker's change, after ours
+    assert [c.rule[-1] for c in own] == ["2", "3"]
+    assert await tailer.catch_up(own) == 4
+    ids = [c.id for c in own]
+    assert applied == sorted(applied) and len(applied) == 4 and set(ids) <= set(applied)
+    assert not {i for i, _ in read} & set(ids)  # ours were not read back
+    assert tailer.revision == applied[-1]
+    assert state.enforcer.policy_count == lines_before + 4 and state.enforcer.enforce(*REQUEST)
