@@ -102,8 +102,8 @@ def tenants_apply(
     ] = False,
 ) -> None:
     """Make the database match the tenant files: print the plan, then apply it in one transaction."""
-    from app.ops.tenant_files import TenantFileError
-    from app.ops.tenants_apply import PruneRefused, apply_tenant_files
+    from app.ops.tenants.apply import PruneRefused, apply_tenant_files
+    from app.ops.tenants.files import TenantFileError
 
     if not directory.exists():
         raise _fail(f"{directory} does not exist")
@@ -139,7 +139,7 @@ def tokens_create(
     days: Annotated[int, typer.Option(help="Days until the token expires (1-366).")] = 90,
 ) -> None:
     """Create a person with a role in a tenant and print their bearer token (shown only this once)."""
-    from app.ops.tokens import create_principal_with_token
+    from app.ops.principals.credentials import create_principal_with_token
 
     issued = _run_with_db(
         lambda sessions: create_principal_with_token(
@@ -165,7 +165,7 @@ def demo_generate(
     seed: Annotated[int | None, typer.Option(help="Random seed, for reproducible data.")] = None,
 ) -> None:
     """Generate synthetic outlets and cards with valid ID and bank card numbers."""
-    from app.ops.demo import generate
+    from app.ops.demo.generate import generate
 
     cipher = FieldCipher(*resolve_keys(get_settings()))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -200,7 +200,7 @@ def demo_partner(
     """Get an outlet ready for a partner integration test: a grant, a key and a synthetic test card.
 
     Not in production. The test card's numbers are made up (they pass the ID and Luhn checks)."""
-    from app.ops.demo_partner import partner_quick_start
+    from app.ops.demo.partner import partner_quick_start
     from app.ops.errors import OpsError
 
     settings = get_settings()
@@ -253,7 +253,7 @@ def cards_import(
     the end (initial load); otherwise each batch is its own transaction."""
     import time
 
-    from app.ops.card_import import MODES, CardFileError, import_cards
+    from app.ops.cards.imports.importer import MODES, CardFileError, import_cards
 
     if not file.is_file():
         raise _fail(f"{file} is not a file")
@@ -300,7 +300,7 @@ def keys_create(
 ) -> None:
     """Create a partner API key for an outlet and print it (shown only this once)."""
     from app.ops.errors import OpsError
-    from app.ops.partner_keys import create_partner_key
+    from app.ops.partner_keys.keys import create_partner_key
 
     async def work(sessions):
         async with sessions() as session, session.begin():
@@ -327,7 +327,7 @@ def keys_revoke(
 ) -> None:
     """Revoke a partner API key: every worker refuses it within the key cache time (1 s by default)."""
     from app.ops.errors import OpsError
-    from app.ops.partner_keys import revoke_key
+    from app.ops.partner_keys.keys import revoke_key
 
     async def work(sessions):
         async with sessions() as session, session.begin():
@@ -354,7 +354,7 @@ def idempotency_purge(
     A retry with a purged key is treated as a new call."""
     from datetime import UTC, datetime, timedelta
 
-    from app.ops.idempotency_purge import purge_idempotency_records
+    from app.ops.cards.idempotency_purge import purge_idempotency_records
 
     hours = get_settings().idempotency_retention_hours if older_than_hours is None else older_than_hours
     cutoff = datetime.now(UTC) - timedelta(hours=hours)

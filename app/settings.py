@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     graphql_max_document_bytes: int = Field(default=100_000, ge=1_000)
     # Bodies may carry CSV text in variables (outlet imports, bulk grant lists), hence larger.
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=10_000)
-    # A partner key's calls when the key sets no limit of its own (see app/ops/rate_limit.py).
+    # A partner key's calls when the key sets no limit of its own (see app/ops/partner_keys/rate_limit.py).
     partner_rate_limit: str = "50/second"
     # memory:// counts per worker; a redis://host:port[/db] URL shares one count among all workers.
     rate_limit_storage: str = "memory://"

@@ -27,8 +27,8 @@ from app.graphql.http_errors import error_response
 from app.graphql.limits import RequestSizeLimit
 from app.graphql.revision_gate import revision_refusal
 from app.graphql.schema import build_schema
-from app.ops.card_store import CardStore
-from app.ops.rate_limit import PartnerLimiter
+from app.ops.cards.store import CardStore
+from app.ops.partner_keys.rate_limit import PartnerLimiter
 from app.settings import Settings, get_settings, resolve_keys
 from app.store.audit_writer import AuditWriter
 from app.store.crypto import FieldCipher

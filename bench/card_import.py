@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 async def make_template(url: str, csv_path: Path, cards: int) -> None:
     """A migrated database with the demo tenants, and the generated card file."""
-    from app.ops.demo import generate
-    from app.ops.tenants_apply import apply_tenant_files
+    from app.ops.demo.generate import generate
+    from app.ops.tenants.apply import apply_tenant_files
     from app.store import migrate
     from app.store.crypto import FieldCipher
     from app.store.db import make_async_engine, make_session_factory
@@ -63,7 +63,7 @@ def split(source: Path, first: Path, rest: Path, rows: int) -> None:
 
 
 async def timed_import(url: str, path: Path, cipher, expected_mode: str) -> float:
-    from app.ops.card_import import import_cards
+    from app.ops.cards.imports.importer import import_cards
     from app.store.db import make_async_engine, make_session_factory
 
     engine = make_async_engine(url)
@@ -80,7 +80,7 @@ async def timed_import(url: str, path: Path, cipher, expected_mode: str) -> floa
 
 
 async def main() -> None:
-    from app.ops.card_import import BATCHES, INITIAL_LOAD
+    from app.ops.cards.imports.importer import BATCHES, INITIAL_LOAD
     from app.settings import get_settings, resolve_keys
     from app.store.crypto import FieldCipher
 

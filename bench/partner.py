@@ -50,11 +50,11 @@ SCENARIOS = ("trivial", "plain", "card_status")
 
 
 async def prepare(url: str, workdir: Path, cards: int, outlets: int) -> tuple[str, list[dict], float]:
-    from app.ops.card_import import import_cards
-    from app.ops.demo import generate
-    from app.ops.grants import GrantRequest, grant_service
-    from app.ops.partner_keys import create_partner_key
-    from app.ops.tenants_apply import apply_tenant_files
+    from app.ops.cards.imports.importer import import_cards
+    from app.ops.demo.generate import generate
+    from app.ops.grants.changes import GrantRequest, grant_service
+    from app.ops.partner_keys.keys import create_partner_key
+    from app.ops.tenants.apply import apply_tenant_files
     from app.settings import get_settings, resolve_keys
     from app.store import migrate
     from app.store.crypto import FieldCipher

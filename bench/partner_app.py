@@ -8,11 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.ops import card_services
-from app.ops.card_audit import CallInfo
-from app.ops.card_lookup import Presented
+from app.ops.cards import services as card_services
+from app.ops.cards.audit import CallInfo
+from app.ops.cards.lookup import Presented
 from app.ops.errors import OpsError
-from app.ops.partner_keys import authenticate_partner
+from app.ops.partner_keys.keys import authenticate_partner
 from app.web import create_app
 
 

@@ -31,8 +31,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.ops.tenants_apply import apply_tenant_files  # noqa: E402
-from app.ops.tokens import create_principal_with_token  # noqa: E402
+from app.ops.principals.credentials import create_principal_with_token  # noqa: E402
+from app.ops.tenants.apply import apply_tenant_files  # noqa: E402
 from app.store import migrate  # noqa: E402
 from app.store.db import make_async_engine, make_session_factory  # noqa: E402
 from tests.api.partner_world import PHARMACY, new_key  # noqa: E402

@@ -10,8 +10,8 @@ import httpx
 import typer
 
 from app.cli import cli
-from app.ops.tenants_apply import apply_tenant_files
-from app.ops.tokens import create_principal_with_token
+from app.ops.principals.credentials import create_principal_with_token
+from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings
 from app.web import create_app
 from tests.livesrv import serve

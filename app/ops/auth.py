@@ -26,7 +26,7 @@ class Actor:
     assignments: tuple[tuple[str, str], ...]
     guard: AdminGuard = field(compare=False, repr=False)
     # When the acting token expires (a token it issues may not outlive it) and whether it is an
-    # enrolment token, which may only obtain its owner's own token (app/ops/tokens.py).
+    # enrolment token, which may only obtain its owner's own token (app/ops/principals/credentials.py).
     token_expires_at: datetime | None = None
     enrolling: bool = False
 

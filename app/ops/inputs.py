@@ -1,16 +1,64 @@
-"""Input checks every area shares: display text and the reason a change is made.
+"""Input checks every area shares: tenant paths, names, ids, display text and the reason a change
+is made.
 
 Each refuses with BAD_INPUT naming the input field as the API calls it, before anything is read or
-written (the use case's refusal auditing records the refusal).
+written (the use case's refusal auditing records the refusal). A domain rule's refusal (DomainError)
+becomes BAD_INPUT here, in one way: `parse_input`.
 """
 
 from __future__ import annotations
 
+from app.domain.catalogue import parse_card_service, parse_outlet_kind
 from app.domain.errors import DomainError
+from app.domain.regions import parse_tenant_path
 from app.domain.text import clean_display_text
 from app.ops.errors import OpsError
 
 MAX_REASON = 512
+MAX_PATH = 64
+
+
+MAX_OUTLET_ID = 64
+
+
+MAX_NAME = 32  # card service and outlet kind names
+
+
+MAX_ID_DIGITS = 18
+
+
+def parse_input(field: str, parse, value):
+    """Run a domain parser and name the API input field when it refuses."""
+    try:
+        return parse(value)
+    except DomainError as err:
+        raise OpsError("BAD_INPUT", err.message, field=field, reason=err.code) from None
+
+
+def check_length(field: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise OpsError("BAD_INPUT", f"{field} is longer than {limit} characters", field=field)
+
+
+def parse_tenant(value: str, field: str = "tenant") -> str:
+    check_length(field, value, MAX_PATH)
+    return parse_input(field, parse_tenant_path, value).path
+
+
+def parse_grant_id(value: str, field: str = "id") -> int:
+    if not (value.isascii() and value.isdigit() and len(value) <= MAX_ID_DIGITS):
+        raise OpsError("BAD_INPUT", "a grant id is a decimal number", field=field)
+    return int(value)
+
+
+def parse_service(value: str, field: str = "service") -> str:
+    check_length(field, value, MAX_NAME)
+    return parse_input(field, parse_card_service, value).value
+
+
+def parse_kind(value: str, field: str = "outletKind") -> str:
+    check_length(field, value, MAX_NAME)
+    return parse_input(field, parse_outlet_kind, value).value
 
 
 def display_text(value: str, field: str, limit: int) -> str:

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from app.ops.tenants_apply import apply_tenant_files
-from app.ops.tokens import create_principal_with_token
+from app.ops.principals.credentials import create_principal_with_token
+from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings
 from app.store.tables import Tenant
 from app.web import create_app

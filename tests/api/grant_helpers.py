@@ -8,7 +8,7 @@ from sqlmodel import func, select
 
 from app.authz.policy_state import BusinessPolicy
 from app.authz.sync import PolicyTailer
-from app.ops.tokens import create_principal_with_token
+from app.ops.principals.credentials import create_principal_with_token
 from app.store.tables import AuditEvent, Ceiling, Grant, PolicyLine, Principal, RoleAssignment, Tenant
 
 GD = "cn/440000"

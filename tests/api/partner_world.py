@@ -19,10 +19,10 @@ from sqlmodel import select
 
 from app.domain.bankcard import generate_bank_card_number
 from app.domain.idnumber import generate_id_number
-from app.ops.demo import BANK_BINS, DemoCard, card_row
-from app.ops.grants import GrantRequest, grant_service
-from app.ops.partner_keys import create_partner_key
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.demo.generate import BANK_BINS, DemoCard, card_row
+from app.ops.grants.changes import GrantRequest, grant_service
+from app.ops.partner_keys.keys import create_partner_key
+from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings, get_settings, resolve_keys
 from app.store.crypto import FieldCipher
 from app.store.tables import AuditEvent, Card, Tenant

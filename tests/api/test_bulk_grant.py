@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlmodel import select
 
-from app.ops.bulk_grant import MAX_OUTLETS
-from app.ops.ceilings import set_ceiling
+from app.ops.grants.ceilings import set_ceiling
+from app.ops.grants.selection import MAX_OUTLETS
 from app.store.tables import AuditEvent, Ceiling, Grant, Tenant
 from tests.api.conftest import error_code
 from tests.api.grant_helpers import (

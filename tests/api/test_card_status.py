@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from app.ops.demo import DemoCard
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.demo.generate import DemoCard
+from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings, resolve_keys
 from app.store.crypto import FieldCipher, secret_hash
 from app.store.tables import PartnerKey

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from app.ops.ceilings import set_ceiling
+from app.ops.grants.ceilings import set_ceiling
 from app.store.tables import AuditEvent
 from tests.api.conftest import error_code
 from tests.api.grant_helpers import (

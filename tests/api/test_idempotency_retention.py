@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from app.ops.idempotency_purge import purge_idempotency_records
+from app.ops.cards.idempotency_purge import purge_idempotency_records
 from app.store.tables import IdempotencyRecord
 from tests.api.partner_world import FIN, GD, ICBC, card_row_of, events, grant, open_world, until_permitted
 

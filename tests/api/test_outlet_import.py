@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlmodel import func, select
 
-from app.ops.outlet_import import MAX_BYTES, MAX_ROWS
+from app.ops.outlets.imports import MAX_BYTES, MAX_ROWS
 from app.store.audit import GENESIS_HASH, chain_hash, event_body
 from app.store.tables import AuditEvent, Outlet, PolicyLine
 from tests.api.conftest import error_code

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import insert
 from sqlmodel import select
 
-from app.ops.grants import GrantRequest, grant_service
+from app.ops.grants.changes import GrantRequest, grant_service
 from app.store.tables import AuditEvent, Grant, Outlet, PartnerKey, PolicyLine, Tenant
 from tests.api.conftest import error_code
 from tests.api.grant_helpers import GRANT_SERVICE, grant_input
@@ -142,7 +142,7 @@ async def test_keyset_pages_cover_the_list_once(api):
     [
         ({"q": "x" * 65}, "search"),
         ({"q": ""}, "search"),
-        ({"k": "bank"}, "outlet_kind"),
+        ({"k": "bank"}, "kind"),
         ({"s": "gone"}, "status"),
         ({"b": "icbc"}, "bank"),
         ({"t": "cn/440000/450100"}, "tenant"),

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from app.ops.errors import OpsError
-from app.ops.partner_keys import create_partner_key
-from app.ops.tenants_apply import apply_tenant_files
-from app.ops.tokens import create_principal_with_token
+from app.ops.partner_keys.keys import create_partner_key
+from app.ops.principals.credentials import create_principal_with_token
+from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings
 from app.web import create_app
 from tests.api.conftest import Api, error_code

@@ -18,9 +18,9 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from app.ops.errors import OpsError
-from app.ops.partner_keys import authenticate_partner, create_partner_key
-from app.ops.rate_limit import NAMESPACE, parse_limit
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.partner_keys.keys import authenticate_partner, create_partner_key
+from app.ops.partner_keys.rate_limit import NAMESPACE, parse_limit
+from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings, get_settings
 from app.store.point_reads import PointReader
 from app.store.tables import AuditEvent, PartnerKey

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from app.ops.tenants_apply import apply_tenant_files
-from app.ops.tokens import create_principal_with_token
+from app.ops.principals.credentials import create_principal_with_token
+from app.ops.tenants.apply import apply_tenant_files
 from app.store.tables import AuditEvent, Grant, Outlet, PolicyLine, Tenant
 from tests.api.grant_helpers import GRANT_SERVICE, GZ, RESUME, REVOKE, SUSPEND, grant_input
 from tests.procsrv import workers

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.ops.tokens import create_principal_with_token
+from app.ops.principals.credentials import create_principal_with_token
 from tests.api.partner_world import GD, PHARMACY, open_world
 
 pytestmark = pytest.mark.slow

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from app.ops.grants import GrantRequest, grant_service
-from app.ops.tenants_apply import apply_tenant_files
-from app.ops.tokens import create_principal_with_token
+from app.ops.grants.changes import GrantRequest, grant_service
+from app.ops.principals.credentials import create_principal_with_token
+from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings, resolve_keys
 from app.store.crypto import FieldCipher
 from app.store.policy import last_change_id

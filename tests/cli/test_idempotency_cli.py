@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.tenants.apply import apply_tenant_files
 from tests.cli.commands import ssc
 from tests.idempotency_records import HOUR, OUTLETS, add_records, remaining
 

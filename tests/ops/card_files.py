@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.ops.demo import CARD_CSV_COLUMNS, generate
+from app.ops.demo.generate import CARD_CSV_COLUMNS, generate
 from app.store.crypto import FieldCipher
 
 CIPHER = FieldCipher(b"k" * 32, b"l" * 32)

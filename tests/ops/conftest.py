@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.tenants.apply import apply_tenant_files
 from tests.ops.card_files import generated_card_file
 
 

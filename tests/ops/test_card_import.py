@@ -4,7 +4,7 @@ import pytest
 from sqlmodel import func, select
 
 from app.domain.idnumber import id_check_char
-from app.ops.card_import import CardFileError, import_cards
+from app.ops.cards.imports.importer import CardFileError, import_cards
 from app.store.tables import AuditEvent, Card
 from tests.ops.card_files import CIPHER, edit_cell
 

@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.ops.demo import generate
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.demo.generate import generate
+from app.ops.tenants.apply import apply_tenant_files
 from app.store.crypto import FieldCipher
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from sqlmodel import func, select
 
 from app.domain.bankcard import mask_bank_card_number
 from app.domain.idnumber import mask_id_number
-from app.ops.card_import import BATCHES, INITIAL_LOAD, CardFileError, import_cards
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.cards.imports.importer import BATCHES, INITIAL_LOAD, CardFileError, import_cards
+from app.ops.tenants.apply import apply_tenant_files
 from app.store.db import is_sqlite
 from app.store.tables import AuditEvent, Card, Tenant
 from tests.ops.card_files import CIPHER, edit_cell, generated_card_file

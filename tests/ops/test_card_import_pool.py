@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import select
 
 from app.domain.idnumber import id_check_char
-from app.ops.card_import import CardFileError, import_cards
-from app.ops.card_import_pool import CardFile
-from app.ops.card_rows import physical_lines
+from app.ops.cards.imports.importer import CardFileError, import_cards
+from app.ops.cards.imports.pool import CardFile
+from app.ops.cards.imports.rows import physical_lines
 from app.store.tables import Card
 from tests.ops.card_files import CIPHER, set_cell
 

@@ -27,8 +27,8 @@ from app.domain.idnumber import (
     mask_id_number,
     normalize_id_number,
 )
-from app.ops.card_rows import BLOB_COLUMNS, CARD_COLUMNS, RowPreparer, number_claim
-from app.ops.demo import CARD_CSV_COLUMNS
+from app.ops.cards.imports.rows import BLOB_COLUMNS, CARD_COLUMNS, RowPreparer, number_claim
+from app.ops.demo.generate import CARD_CSV_COLUMNS
 from app.store.bulk import pack_rows, unpack_rows
 from app.store.crypto import FieldCipher
 from tests.ops.card_files import CIPHER

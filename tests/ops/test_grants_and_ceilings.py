@@ -9,10 +9,10 @@ from app.authz.decision import CardFacts, OutletFacts, decide
 from app.authz.policy_state import BusinessPolicy
 from app.domain.card import CardState
 from app.domain.reasons import Reason
-from app.ops.ceilings import set_ceiling
 from app.ops.errors import OpsError
-from app.ops.grants import GrantRequest, change_state, grant_service
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.grants.ceilings import set_ceiling
+from app.ops.grants.changes import GrantRequest, change_state, grant_service
+from app.ops.tenants.apply import apply_tenant_files
 from app.store import policy
 from app.store.tables import AuditEvent, Grant
 

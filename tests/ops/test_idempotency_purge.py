@@ -9,8 +9,8 @@ import orjson
 import pytest
 from sqlmodel import select
 
-from app.ops.idempotency_purge import purge_idempotency_records
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.cards.idempotency_purge import purge_idempotency_records
+from app.ops.tenants.apply import apply_tenant_files
 from app.store.tables import AuditEvent
 from tests.idempotency_records import HOUR, OUTLETS, add_records, remaining
 

@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from app.ops.errors import OpsError
-from app.ops.partner_keys import PartnerCaller
-from app.ops.rate_limit import PartnerLimiter, parse_limit
+from app.ops.partner_keys.keys import PartnerCaller
+from app.ops.partner_keys.rate_limit import PartnerLimiter, parse_limit
 
 REDIS_URL = "redis://127.0.0.1:6379"
 DEFAULT = "5/second"

@@ -11,7 +11,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from app.ops.rate_window import SWEEP_INTERVAL_S, LoopMemoryStorage
+from app.ops.partner_keys.rate_window import SWEEP_INTERVAL_S, LoopMemoryStorage
 
 
 class Clock:

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
-from app.ops.tenant_files import TenantFileError
-from app.ops.tenants_apply import PruneRefused, apply_tenant_files
+from app.ops.tenants.apply import PruneRefused, apply_tenant_files
+from app.ops.tenants.files import TenantFileError
 from app.store.tables import AuditEvent, Outlet, PolicyChange, PolicyLine, Tenant
 
 

@@ -7,9 +7,9 @@ from sqlmodel import select
 from app.domain.bankcard import luhn_ok
 from app.domain.errors import DomainError
 from app.domain.idnumber import is_valid_id_number
-from app.ops.demo import generate
-from app.ops.tenants_apply import apply_tenant_files
-from app.ops.tokens import TOKEN_PREFIX, create_principal_with_token
+from app.ops.demo.generate import generate
+from app.ops.principals.credentials import TOKEN_PREFIX, create_principal_with_token
+from app.ops.tenants.apply import apply_tenant_files
 from app.store.crypto import FieldCipher, secret_hash
 from app.store.tables import Card, Outlet, PersonalToken, PolicyLine, Principal, RoleAssignment
 

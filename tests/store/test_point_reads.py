@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import bindparam, update
 from sqlmodel import select
 
-from app.ops.partner_keys import create_partner_key
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.partner_keys.keys import create_partner_key
+from app.ops.tenants.apply import apply_tenant_files
 from app.store.point_reads import PointReader
 from app.store.tables import PartnerKey
 

@@ -3,7 +3,7 @@ import gc
 import httpx
 import pytest
 
-from app.ops.tenants_apply import apply_tenant_files
+from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings
 from app.web import create_app
 from tests.livesrv import serve

@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from app.graphql.dataloaders.registry import request_loader
-from app.ops.outlets import grants_by_outlet
+from app.ops.outlets.views import grants_by_outlet
 from app.store.tables import Grant
 
 

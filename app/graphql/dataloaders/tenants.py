@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from app.graphql.dataloaders.registry import request_loader
-from app.ops.outlets import tenants_by_path
+from app.ops.outlets.views import tenants_by_path
 from app.store.tables import Tenant
 
 

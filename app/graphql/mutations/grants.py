@@ -9,8 +9,10 @@ import strawberry
 from app.graphql.types.ceiling import Ceiling
 from app.graphql.types.grant import Grant, GrantState
 from app.graphql.types.revision import PolicyChange
-from app.ops import bulk_grant, grant_admin
-from app.ops.grants import GrantRequest
+from app.ops.grants import admin as grant_admin
+from app.ops.grants import bulk as bulk_grant
+from app.ops.grants import bulk_decisions, ceilings, selection
+from app.ops.grants.changes import GrantRequest
 
 
 @strawberry.input(
@@ -91,7 +93,7 @@ class BulkGrantInput:
     outlet_list: str | None = strawberry.field(
         default=None,
         description="Or: the text of an uploaded file of outlet ids separated by newlines or commas "
-        f"(at most {bulk_grant.MAX_OUTLETS} ids).",
+        f"(at most {selection.MAX_OUTLETS} ids).",
     )
 
 
@@ -129,7 +131,7 @@ class SetCeilingPayload(PolicyChange):
         "no longer fit."
     )
     suspended_grants: list[Grant] = strawberry.field(
-        description=f"The first {grant_admin.AFFECTED_SHOWN} of those grants."
+        description=f"The first {ceilings.AFFECTED_SHOWN} of those grants."
     )
 
 
@@ -156,10 +158,10 @@ class BulkGrantPayload(PolicyChange):
         )
 
 
-def _selector(value: OutletSelectorInput | None) -> bulk_grant.OutletSelector | None:
+def _selector(value: OutletSelectorInput | None) -> selection.OutletSelector | None:
     if value is None:
         return None
-    return bulk_grant.OutletSelector(
+    return selection.OutletSelector(
         under=value.under, kind=value.kind, bank=value.bank, status=value.status, search=value.search
     )
 
@@ -231,7 +233,7 @@ class GrantMutations:
     )
     async def set_ceiling(self, info: strawberry.Info, input: SetCeilingInput) -> SetCeilingPayload:
         change = await info.context.run(
-            grant_admin.set_tenant_ceiling,
+            ceilings.set_tenant_ceiling,
             input.tenant,
             input.outlet_kind,
             input.services,
@@ -285,8 +287,8 @@ async def _decide_bulk(
     reason: str | None,
 ) -> BulkGrantPayload:
     result = await info.context.run(
-        bulk_grant.decide_bulk,
-        bulk_grant.BulkDecisionRequest(
+        bulk_decisions.decide_bulk,
+        bulk_decisions.BulkDecisionRequest(
             tenant=input.tenant,
             first_grant_id=str(input.first_grant_id),
             last_grant_id=str(input.last_grant_id),

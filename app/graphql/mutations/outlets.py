@@ -6,7 +6,8 @@ import strawberry
 
 from app.graphql.types.outlet import Outlet
 from app.graphql.types.revision import PolicyChange
-from app.ops import outlet_import, outlets
+from app.ops.outlets import admin as outlets
+from app.ops.outlets import imports as outlet_import
 
 
 @strawberry.input(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from app.graphql.types.principal import NewToken, Principal
-from app.ops import principal_admin
-from app.ops.tokens import IssuedToken
+from app.ops.principals import admin as principal_admin
+from app.ops.principals import tokens
+from app.ops.principals.credentials import IssuedToken
 
 
 @strawberry.input(description="A new person with one role, and their one-time enrolment token.")
@@ -145,7 +146,7 @@ class PrincipalMutations:
     )
     async def issue_token(self, info: strawberry.Info, input: IssueTokenInput) -> IssueTokenPayload:
         view, issued = await info.context.run(
-            principal_admin.issue_token,
+            tokens.issue_token,
             name=input.name,
             days=input.days,
         )
@@ -156,7 +157,7 @@ class PrincipalMutations:
     )
     async def revoke_token(self, info: strawberry.Info, input: RevokeTokenInput) -> PrincipalPayload:
         view = await info.context.run(
-            principal_admin.revoke_token,
+            tokens.revoke_token,
             prefix=input.prefix,
             token_id=input.id,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.graphql.types.tenant import Tenant
-from app.ops import settings_admin
+from app.ops.tenants import settings_admin
 
 
 @strawberry.input(

@@ -7,9 +7,9 @@ from typing import Annotated
 import strawberry
 
 from app.graphql.types.card import CardServicePermission, CardStatus
-from app.ops import card_services
-from app.ops.card_audit import CallInfo
-from app.ops.card_lookup import Presented
+from app.ops.cards import services as card_services
+from app.ops.cards.audit import CallInfo
+from app.ops.cards.lookup import Presented
 
 
 def _arg(description: str):

@@ -1,4 +1,4 @@
-"""Grant and ceiling queries; authorization and filtering happen in app/ops/grant_admin.py."""
+"""Grant and ceiling queries; authorization and filtering happen in app/ops/grants/admin.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import strawberry
 from app.graphql.pagination import Connection, build_connection, decode_cursor, page_size
 from app.graphql.types.ceiling import DepartmentCeilings
 from app.graphql.types.grant import Grant, GrantState
-from app.ops import grant_admin
+from app.ops.grants import admin as grant_admin
+from app.ops.grants import ceilings
 
 
 @strawberry.type
@@ -62,7 +63,7 @@ class GrantQueries:
     )
     async def ceilings(self, info: strawberry.Info, tenant: str) -> DepartmentCeilings:
         actor = await info.context.actor()
-        view = await grant_admin.tenant_ceilings(
+        view = await ceilings.tenant_ceilings(
             info.context.sessions, actor, tenant, request_id=info.context.request_id
         )
         return DepartmentCeilings.from_view(view)

@@ -1,4 +1,4 @@
-"""Outlet queries: the outlets a person may read. Authorization lives in app/ops/outlets.py."""
+"""Outlet queries: the outlets a person may read. Authorization lives in app/ops/outlets/admin.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import strawberry
 
 from app.graphql.pagination import Connection, build_connection, decode_cursor, page_size
 from app.graphql.types.outlet import Outlet
-from app.ops import outlets
-from app.ops.outlets import OutletFilter
+from app.ops.outlets import views as outlets
+from app.ops.outlets.views import OutletFilter
 
 
 def _arg(description: str):

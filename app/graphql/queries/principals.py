@@ -6,7 +6,7 @@ import strawberry
 
 from app.graphql.pagination import Connection, build_connection, decode_cursor, page_size
 from app.graphql.types.principal import Principal
-from app.ops import principal_admin
+from app.ops.principals import views as principal_views
 
 
 @strawberry.type
@@ -23,7 +23,7 @@ class PrincipalQueries:
     ) -> Connection[Principal]:
         actor = await info.context.actor()
         size = page_size(first)
-        views, total = await principal_admin.list_principals(
+        views, total = await principal_views.list_principals(
             info.context.sessions,
             actor,
             tenant=tenant,
@@ -38,7 +38,7 @@ class PrincipalQueries:
     )
     async def principal(self, info: strawberry.Info, name: str) -> Principal:
         actor = await info.context.actor()
-        view = await principal_admin.get_principal(
+        view = await principal_views.get_principal(
             info.context.sessions, actor, name, request_id=info.context.request_id
         )
         return Principal.from_view(view)

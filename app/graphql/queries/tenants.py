@@ -7,7 +7,7 @@ import strawberry
 from app.graphql.pagination import Connection, build_connection, decode_cursor, page_size
 from app.graphql.types.me import Me, RoleAssignment
 from app.graphql.types.tenant import Tenant
-from app.ops import tenant_queries
+from app.ops.tenants import admin as tenant_queries
 
 
 @strawberry.type

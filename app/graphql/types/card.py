@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from app.ops.card_lookup import CardView
-from app.ops.card_services import ChangeResult, Permission
+from app.ops.cards.lookup import CardView
+from app.ops.cards.services import ChangeResult, Permission
 
 
 @strawberry.type(

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import strawberry
 
-from app.ops.grant_admin import CeilingView, TenantCeilings
-from app.ops.grant_admin import EffectiveCeiling as EffectiveCeilingView
+from app.ops.grants.ceilings import CeilingView, TenantCeilings
+from app.ops.grants.ceilings import EffectiveCeiling as EffectiveCeilingView
 
 
 @strawberry.type(

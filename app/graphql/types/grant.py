@@ -11,8 +11,8 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from app.graphql.dataloaders.registry import request_loader
-from app.ops import grant_admin
-from app.ops.grant_admin import GrantView
+from app.ops.grants import views as grant_views
+from app.ops.grants.views import GrantView
 from app.store.tables import Grant as GrantRow
 
 
@@ -34,7 +34,7 @@ class GrantState(Enum):
 
 def _names_loader(context) -> DataLoader[int, str | None]:
     async def load(ids: list[int]) -> list[str | None]:
-        names = await grant_admin.principal_names(context.sessions, ids)
+        names = await grant_views.principal_names(context.sessions, ids)
         return [names.get(i) for i in ids]
 
     return request_loader(context, "principal_names", lambda: DataLoader(load_fn=load))

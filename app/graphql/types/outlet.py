@@ -13,9 +13,10 @@ from app.graphql.dataloaders.tenants import tenant_loader
 from app.graphql.types.grant import Grant, GrantState
 from app.graphql.types.partner_key import PartnerKey
 from app.graphql.types.tenant import Tenant
-from app.ops import outlets, partner_keys
-from app.ops.outlets import OutletView
-from app.ops.partner_keys import KeyView
+from app.ops.outlets import views as outlets
+from app.ops.outlets.views import OutletView
+from app.ops.partner_keys import keys as partner_keys
+from app.ops.partner_keys.keys import KeyView
 
 
 @strawberry.type(

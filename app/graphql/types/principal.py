@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from app.graphql.types.me import RoleAssignment
-from app.ops.principal_admin import PrincipalView, TokenView
+from app.ops.principals.views import PrincipalView, TokenView
 
 
 @strawberry.type(

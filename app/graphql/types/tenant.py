@@ -8,7 +8,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.ops.tenant_settings import EffectiveSettings, effective_settings
+from app.ops.tenants.settings import EffectiveSettings, effective_settings
 from app.store.tables import Tenant as TenantRow
 
 

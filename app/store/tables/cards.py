@@ -1,7 +1,7 @@
 """Cards. ID and bank card numbers are AES-GCM ciphertext plus an HMAC for lookup, never clear text.
 
 Uniqueness is kept by unique *indexes*, not table constraints: on SQLite a UNIQUE constraint is an
-index that can never be dropped, and the initial load of a card file (app/ops/card_import.py) drops
+index that can never be dropped, and the initial load of a card file (app/ops/cards/imports/importer.py) drops
 the secondary indexes and builds them once at the end. Cards are found by ID hash (ix_card_id_hash);
 the bank card hash is only compared on the card found, so it has no index.
 """

@@ -53,7 +53,7 @@ class PersonalToken(SQLModel, table=True):
     prefix: str = Field(max_length=16)
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
-    # An enrolment token: acts as nobody and only obtains its owner's own token, once (app/ops/tokens.py).
+    # An enrolment token: acts as nobody, only obtains its owner's own token, once (ops/principals/tokens.py).
     one_time: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 

@@ -1,0 +1,1 @@
+"""Cards: lookup, card services, PINs, idempotency and the card audit."""

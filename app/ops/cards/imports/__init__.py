@@ -1,0 +1,1 @@
+"""The card import pipeline: rows prepared in worker processes, written in batches."""

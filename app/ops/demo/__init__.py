@@ -1,0 +1,1 @@
+"""Synthetic demo data: outlets and cards, and a partner's quick start."""

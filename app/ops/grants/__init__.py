@@ -1,0 +1,1 @@
+"""Grants: granting, approval, bulk grants and ceilings."""

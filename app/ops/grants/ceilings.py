@@ -1,0 +1,238 @@
+"""Ceilings: what a tenant lets its descendants extend to an outlet kind. Setting one (the use case
+of the API and its building block), and reading them; shrinking one suspends the grants below it
+that no longer fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.authz.projection import ceiling_line
+from app.domain.catalogue import OutletKind, parse_outlet_kind
+from app.domain.ceilings import effective_ceiling_for_grant, parse_ceiling_services
+from app.ops.auth import Actor, authorize
+from app.ops.errors import OpsError, changed_meanwhile, version_conflict
+from app.ops.grants.changes import ceiling_table, end_above_ceiling, tenant_by_path
+from app.ops.grants.views import GrantView, views
+from app.ops.inputs import MAX_NAME, check_length, parse_input, parse_kind, parse_tenant
+from app.ops.refusals import audited_use_case
+from app.store import policy
+from app.store.audit import append_event
+from app.store.tables import Ceiling, Grant, Outlet, Principal, Tenant
+
+
+@dataclass(frozen=True)
+class CeilingResult:
+    ceiling: Ceiling
+    suspended: list[Grant]
+
+
+async def set_ceiling(
+    session: AsyncSession,
+    tenant_path: str,
+    kind: str,
+    services: list[str],
+    *,
+    actor: str,
+    credential: str | None = None,
+    set_by: int | None = None,
+    request_id: str | None = None,
+) -> CeilingResult:
+    tenant = await tenant_by_path(session, tenant_path)
+    kind = parse_outlet_kind(kind).value
+    allowed = parse_ceiling_services(services)
+    row = (
+        await session.exec(select(Ceiling).where(Ceiling.tenant_id == tenant.id, Ceiling.outlet_kind == kind))
+    ).first()
+    before = sorted(row.services.split()) if row else None
+    if row is None:
+        row = Ceiling(tenant_id=tenant.id, outlet_kind=kind, services="")
+        session.add(row)
+    else:
+        row.version += 1
+        await policy.remove_source_lines(session, source="ceiling", source_ids=[str(row.id)])
+    row.services = " ".join(sorted(allowed))
+    row.set_by = set_by
+    row.updated_at = datetime.now(UTC)
+    await session.flush()
+    await policy.add_lines(session, [ceiling_line(tenant.path, kind, allowed, row.id)])
+    suspended = await _suspend_grants_above(
+        session, tenant, kind, actor=actor, credential=credential, request_id=request_id
+    )
+    await append_event(
+        session,
+        tenant=tenant.path,
+        actor=actor,
+        credential=credential,
+        action="ceiling.set",
+        target_type="ceiling",
+        target_id=f"{tenant.path}:{kind}",
+        request_id=request_id,
+        detail={"before": before, "after": sorted(allowed), "suspended_grants": [g.id for g in suspended]},
+    )
+    return CeilingResult(row, suspended)
+
+
+async def _suspend_grants_above(
+    session: AsyncSession,
+    tenant: Tenant,
+    kind: str,
+    *,
+    actor: str,
+    credential: str | None,
+    request_id: str | None,
+) -> list[Grant]:
+    """Active and proposed grants of strict descendants of `tenant`, to `kind`, above their new ceiling:
+    active ones are suspended, proposals rejected."""
+    table = await ceiling_table(session)
+    candidates = (
+        await session.exec(
+            select(Grant, Tenant.path)
+            .join(Tenant, Tenant.id == Grant.tenant_id)
+            .outerjoin(Outlet, Outlet.id == Grant.outlet_id)
+            .where(
+                Tenant.path.like(f"{tenant.path}/%"),
+                Grant.state.in_(("active", "proposed")),
+                or_(Grant.outlet_kind == kind, Outlet.kind == kind),
+            )
+        )
+    ).all()
+    found = []
+    for grant, path in candidates:
+        allowed, cut_by = effective_ceiling_for_grant(path, kind, table)
+        if grant.service not in allowed:
+            why = f"above the ceiling set by {cut_by.get(grant.service, tenant.path)} for {kind}"
+            found.append((grant, path, why))
+    await end_above_ceiling(session, found, actor=actor, credential=credential, request_id=request_id)
+    return [grant for grant, _, _ in found]
+
+
+# --- the use cases of the API -------------------------------------------------------------
+
+MAX_CEILING_SERVICES = 32
+
+
+AFFECTED_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class CeilingView:
+    tenant_path: str
+    outlet_kind: str
+    services: list[str]
+    version: int
+    updated_at: datetime
+    set_by: str | None
+
+
+@dataclass(frozen=True)
+class EffectiveCeiling:
+    outlet_kind: str
+    services: list[str]
+    cut_by: list[tuple[str, str]]  # (card service, tenant whose ceiling removed it)
+
+
+@dataclass(frozen=True)
+class TenantCeilings:
+    tenant_path: str
+    own: list[CeilingView]
+    effective: list[EffectiveCeiling]
+
+
+@dataclass(frozen=True)
+class CeilingChange:
+    ceiling: CeilingView
+    affected_count: int
+    affected: list[GrantView]  # the first AFFECTED_SHOWN suspended or rejected grants
+
+
+def _ceiling_view(row: Ceiling, tenant_path: str, set_by: str | None) -> CeilingView:
+    return CeilingView(
+        tenant_path, row.outlet_kind, row.services.split(), row.version, row.updated_at, set_by
+    )
+
+
+@audited_use_case("ceiling.set")
+async def set_tenant_ceiling(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    tenant: str,
+    outlet_kind: str,
+    services: list[str],
+    *,
+    expected_version: int | None = None,
+    request_id: str | None = None,
+) -> CeilingChange:
+    """Set what `tenant`'s descendants may extend to `outlet_kind`; suspends the grants that no
+    longer fit. `expected_version` 0 means "no ceiling is set yet"."""
+    path = parse_tenant(tenant)
+    kind = parse_kind(outlet_kind)
+    if len(services) > MAX_CEILING_SERVICES:
+        raise OpsError("BAD_INPUT", f"at most {MAX_CEILING_SERVICES} card services", field="services")
+    for service in services:
+        check_length("services", service, MAX_NAME)
+    allowed = parse_input("services", parse_ceiling_services, services)
+    await authorize(
+        sessions, actor, "write", "ceiling", path, target_id=f"{path}:{kind}", request_id=request_id
+    )
+    # Two first settings of one ceiling both find no row to lock; the second insert then collides.
+    try:
+        async with sessions() as session, session.begin():
+            tenant_row = await tenant_by_path(session, path)
+            if expected_version is not None:
+                current = (
+                    await session.exec(
+                        select(Ceiling.version)
+                        .where(Ceiling.tenant_id == tenant_row.id, Ceiling.outlet_kind == kind)
+                        .with_for_update()
+                    )
+                ).first()
+                if (current or 0) != expected_version:
+                    raise version_conflict(
+                        f"the ceiling of {path} for {kind}", current or 0, expected_version
+                    )
+            result = await set_ceiling(
+                session,
+                path,
+                kind,
+                sorted(allowed),
+                actor=actor.label,
+                credential=actor.credential,
+                set_by=actor.principal_id,
+                request_id=request_id,
+            )
+            affected = await views(session, [g.id for g in result.suspended[:AFFECTED_SHOWN]])
+            return CeilingChange(
+                _ceiling_view(result.ceiling, path, actor.name), len(result.suspended), affected
+            )
+    except IntegrityError:
+        raise changed_meanwhile(f"the ceiling of {path} for {kind}") from None
+
+
+async def tenant_ceilings(
+    sessions: async_sessionmaker[AsyncSession], actor: Actor, tenant: str, *, request_id: str | None = None
+) -> TenantCeilings:
+    """The ceilings `tenant` set for those below it, and the ceilings that bind its own grants."""
+    path = parse_tenant(tenant)
+    await authorize(sessions, actor, "read", "ceiling", path, request_id=request_id)
+    async with sessions() as session:
+        tenant_row = await tenant_by_path(session, path)
+        own = (
+            await session.exec(
+                select(Ceiling, Principal.name)
+                .outerjoin(Principal, Principal.id == Ceiling.set_by)
+                .where(Ceiling.tenant_id == tenant_row.id)
+                .order_by(Ceiling.outlet_kind)
+            )
+        ).all()
+        table = await ceiling_table(session)
+    effective = []
+    for kind in OutletKind:
+        allowed, cut_by = effective_ceiling_for_grant(path, kind.value, table)
+        effective.append(EffectiveCeiling(kind.value, sorted(allowed), sorted(cut_by.items())))
+    return TenantCeilings(path, [_ceiling_view(row, path, name) for row, name in own], effective)

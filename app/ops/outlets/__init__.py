@@ -1,0 +1,1 @@
+"""Outlets: the registry and its CSV import."""

@@ -1,0 +1,1 @@
+"""Partner API keys and the rate limits of their calls."""

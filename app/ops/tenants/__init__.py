@@ -1,0 +1,1 @@
+"""Tenants (HRSS departments): the tree, its files, and department settings."""
