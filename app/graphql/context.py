@@ -17,9 +17,9 @@ from starlette.requests import Request
 
 from app.authz.policy_state import BusinessPolicy
 from app.authz.sync import PolicyTailer
-from app.ops.auth import Actor, authenticate
+from app.ops.auth import Actor, PartnerCaller, authenticate
 from app.ops.cards.store import CardStore
-from app.ops.partner_keys.keys import PartnerCaller, authenticate_partner
+from app.ops.partner_keys.keys import authenticate_partner
 from app.ops.partner_keys.rate_limit import PartnerLimiter
 from app.settings import Settings
 

@@ -1,4 +1,6 @@
-"""Who is calling: bearer tokens for people (SHA-256 lookup), and the admin-plane check."""
+"""Who is calling: a person (`Actor`, by their bearer token, with the admin-plane check) or a partner
+system (`PartnerCaller`, the outlet its API key is bound to; the key itself is checked in
+app/ops/partner_keys/keys.py)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,27 @@ class Actor:
     def credential(self) -> str:
         """The credential that acted, named in every audit event of the request (never the token)."""
         return f"token:{self.token_id}"
+
+
+@dataclass(frozen=True)
+class PartnerCaller:
+    """The outlet a partner system acts as."""
+
+    key_id: int
+    outlet_id: str
+    outlet_kind: str
+    tenant_path: str
+    bank_code: str | None
+    rate_limit: str | None
+
+    @property
+    def label(self) -> str:
+        return f"outlet:{self.outlet_id}"
+
+    @property
+    def credential(self) -> str:
+        """The key that acted, named in the audit events of its calls (never the key itself)."""
+        return f"key:{self.key_id}"
 
 
 def top_most(paths) -> str | None:

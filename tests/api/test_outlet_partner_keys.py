@@ -13,7 +13,7 @@ from sqlmodel import select
 from app.graphql.types.outlet import Outlet as OutletType
 from app.ops.auth import authenticate
 from app.ops.outlets.views import OutletView
-from app.ops.partner_keys.keys import may_read_keys
+from app.ops.partner_keys.admin import may_read_keys
 from app.store.crypto import secret_hash
 from app.store.tables import Outlet, PartnerKey, Tenant
 from tests.api.conftest import error_code

@@ -11,8 +11,8 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
+from app.ops.auth import PartnerCaller
 from app.ops.errors import OpsError
-from app.ops.partner_keys.keys import PartnerCaller
 from app.ops.partner_keys.rate_limit import PartnerLimiter, parse_limit
 
 REDIS_URL = "redis://127.0.0.1:6379"

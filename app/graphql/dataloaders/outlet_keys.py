@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from app.graphql.dataloaders.registry import request_loader
-from app.ops.partner_keys.keys import keys_by_outlet
+from app.ops.partner_keys.admin import keys_by_outlet
 from app.store.tables import PartnerKey
 
 

@@ -14,11 +14,11 @@ import strawberry
 from app.domain.card import HardLockRule
 from app.domain.catalogue import IDENTITY_DESKS
 from app.graphql.types.card import CardServicePayload
+from app.ops.auth import PartnerCaller
 from app.ops.cards import changes as card_changes
 from app.ops.cards import services as card_services
 from app.ops.cards.audit import CallInfo
 from app.ops.cards.services import CardChange
-from app.ops.partner_keys.keys import PartnerCaller
 
 _KEY = "Your unique id for this request (8-64 of A-Z, a-z, 0-9, '.', '_', ':', '-'); reuse it only to retry."
 _CARD_NUMBER = "The card number (卡号) printed on the card."

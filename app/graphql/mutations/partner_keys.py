@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from app.graphql.types.partner_key import PartnerKey
-from app.ops.partner_keys import keys as partner_keys
+from app.ops.partner_keys import admin as partner_keys
 
 
 @strawberry.input(description="A new API key for one outlet's system.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.graphql.types.tenant import Tenant
-from app.ops.tenants import settings_admin
+from app.ops.tenants import admin as settings_admin
 
 
 @strawberry.input(

@@ -15,7 +15,7 @@ from app.graphql.types.partner_key import PartnerKey
 from app.graphql.types.tenant import Tenant
 from app.ops.outlets import views as outlets
 from app.ops.outlets.views import OutletView
-from app.ops.partner_keys import keys as partner_keys
+from app.ops.partner_keys import admin as partner_keys
 from app.ops.partner_keys.keys import KeyView
 
 

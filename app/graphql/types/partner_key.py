@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import strawberry
 
 from app.graphql.types.revision import revision_text
-from app.ops.partner_keys.keys import KeyView, PartnerCaller
+from app.ops.auth import PartnerCaller
+from app.ops.partner_keys.keys import KeyView
 
 
 @strawberry.type(

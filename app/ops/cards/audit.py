@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.authz.decision import Decision
+from app.ops.auth import PartnerCaller
 from app.ops.cards.lookup import CardRecord
-from app.ops.partner_keys.keys import PartnerCaller
 from app.store.audit import append_event
 from app.store.audit_writer import AuditWriter
 

@@ -35,6 +35,7 @@ from app.domain.errors import DomainError
 from app.domain.idnumber import mask_id_number
 from app.domain.reasons import Reason
 from app.domain.regions import ancestor_paths
+from app.ops.auth import PartnerCaller
 from app.ops.cards import idempotency
 from app.ops.cards.audit import (
     CallInfo,
@@ -48,7 +49,6 @@ from app.ops.cards.lookup import CardRecord, CardView, Presented, find_card, loc
 from app.ops.cards.store import CardStore
 from app.ops.errors import OpsError
 from app.ops.inputs import parse_input
-from app.ops.partner_keys.keys import PartnerCaller
 from app.store.audit_writer import AuditWriter
 from app.store.tables import Card
 from app.store.tables.common import utcnow

@@ -18,17 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 from limits import RateLimitItem
 from sqlalchemy import bindparam
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.domain.regions import ROOT
-from app.ops.auth import Actor, authorize
+from app.ops.auth import PartnerCaller
 from app.ops.errors import OpsError, not_found
 from app.ops.inputs import reason_text
 from app.ops.partner_keys.rate_limit import parse_limit
 from app.ops.principals.credentials import new_secret
-from app.ops.refusals import audited_use_case
 from app.settings import get_settings
 from app.store.audit import append_event
 from app.store.crypto import secret_hash
@@ -56,27 +53,6 @@ class IssuedKey:
     prefix: str
     expires_at: datetime
     view: KeyView
-
-
-@dataclass(frozen=True)
-class PartnerCaller:
-    """The outlet a partner system acts as."""
-
-    key_id: int
-    outlet_id: str
-    outlet_kind: str
-    tenant_path: str
-    bank_code: str | None
-    rate_limit: str | None
-
-    @property
-    def label(self) -> str:
-        return f"outlet:{self.outlet_id}"
-
-    @property
-    def credential(self) -> str:
-        """The key that acted, named in the audit events of its calls (never the key itself)."""
-        return f"key:{self.key_id}"
 
 
 async def create_partner_key(
@@ -265,73 +241,6 @@ def forget_keys(key_ids: set[int]) -> None:
     _verified.forget(key_ids)
 
 
-@audited_use_case("partner_key.create")
-async def issue_partner_key(
-    sessions: async_sessionmaker[AsyncSession],
-    actor: Actor,
-    outlet_id: str,
-    *,
-    days: int,
-    rate_limit: str | None = None,
-    request_id: str | None = None,
-    max_rate_limit: str | None = None,
-    max_keys: int | None = None,
-) -> IssuedKey:
-    """An administrator issues a key for an outlet they may change (FORBIDDEN otherwise, whether or
-    not the outlet exists; DESIGN.md §7). `max_rate_limit`, `max_keys`: see `create_partner_key`."""
-    path = await _outlet_path(sessions, outlet_id)
-    await _authorize(sessions, actor, path, outlet_id, request_id)
-    if path is None:
-        raise not_found("outlet", outlet_id)
-    async with sessions() as session, session.begin():
-        return await create_partner_key(
-            session,
-            outlet_id,
-            days=days,
-            actor=actor.label,
-            credential=actor.credential,
-            rate_limit=rate_limit,
-            created_by=actor.principal_id,
-            request_id=request_id,
-            max_rate_limit=max_rate_limit,
-            max_keys=max_keys,
-        )
-
-
-@audited_use_case("partner_key.revoke")
-async def revoke_partner_key(
-    sessions: async_sessionmaker[AsyncSession],
-    actor: Actor,
-    *,
-    key_id: int | None,
-    prefix: str | None,
-    reason: str,
-    request_id: str | None = None,
-) -> KeyView:
-    """An administrator revokes a key of an outlet they may change; FORBIDDEN for any other key,
-    whether or not it exists."""
-    reason = _check_revocation(key_id, prefix, reason)
-    async with sessions() as session:
-        found = await _find(session, key_id, prefix)
-    name = str(key_id) if key_id is not None else str(prefix)
-    await _authorize(sessions, actor, found[0] if found else None, f"partner_key:{name}", request_id)
-    if found is None:
-        raise not_found("partner key", name)
-    async with sessions() as session, session.begin():
-        view = await revoke_key(
-            session,
-            key_id=key_id,
-            prefix=prefix,
-            reason=reason,
-            actor=actor.label,
-            credential=actor.credential,
-            request_id=request_id,
-        )
-    # After the commit: forgetting earlier would let a concurrent call re-verify the key as still valid.
-    forget_keys({view.row.id})
-    return view
-
-
 async def revoke_key(
     session: AsyncSession,
     *,
@@ -343,8 +252,8 @@ async def revoke_key(
     request_id: str | None = None,
 ) -> KeyView:
     """Revoke one key inside the caller's transaction (authorization is the caller's)."""
-    reason = _check_revocation(key_id, prefix, reason)
-    found = await _find(session, key_id, prefix, lock=True)
+    reason = check_revocation(key_id, prefix, reason)
+    found = await find_key(session, key_id, prefix, lock=True)
     if found is None:
         raise not_found("partner key", str(key_id) if key_id is not None else str(prefix))
     path, row = found
@@ -365,7 +274,7 @@ async def revoke_key(
     return KeyView(row, path)
 
 
-def _check_revocation(key_id: int | None, prefix: str | None, reason: str) -> str:
+def check_revocation(key_id: int | None, prefix: str | None, reason: str) -> str:
     if (key_id is None) == (prefix is None):
         raise OpsError("BAD_INPUT", "name the key by exactly one of its id and its prefix", field="id")
     if prefix is not None and not (prefix.startswith(KEY_PREFIX) and len(prefix) == SHOWN_CHARS):
@@ -377,7 +286,7 @@ def _check_revocation(key_id: int | None, prefix: str | None, reason: str) -> st
     return reason_text(reason)
 
 
-async def _find(
+async def find_key(
     session: AsyncSession, key_id: int | None, prefix: str | None, *, lock: bool = False
 ) -> tuple[str, PartnerKey] | None:
     """The key and its outlet's department; CONFLICT if a prefix names several keys."""
@@ -394,48 +303,3 @@ async def _find(
     if len(rows) > 1:
         raise OpsError("CONFLICT", f"several keys start with {prefix}; name the key by its id")
     return (rows[0][0], rows[0][1]) if rows else None
-
-
-def may_read_keys(actor: Actor, tenant_path: str) -> bool:
-    """Whether the person may list the keys of an outlet of this department (prefix, state, expiry and
-    limit; never a key): whoever may read the outlet there, auditors included."""
-    return actor.guard.can("read", "outlet", tenant_path)
-
-
-async def keys_by_outlet(
-    sessions: async_sessionmaker[AsyncSession], outlet_ids: list[str]
-) -> list[list[PartnerKey]]:
-    """One query for a batch of outlets' keys (a DataLoader's batch), newest first, in the order asked."""
-    async with sessions() as session:
-        rows = (
-            await session.exec(
-                select(PartnerKey)
-                .where(PartnerKey.outlet_id.in_(outlet_ids))
-                .order_by(PartnerKey.created_at.desc(), PartnerKey.id.desc())
-            )
-        ).all()
-    found: dict[str, list[PartnerKey]] = {outlet_id: [] for outlet_id in outlet_ids}
-    for row in rows:
-        found[row.outlet_id].append(row)
-    return [found[outlet_id] for outlet_id in outlet_ids]
-
-
-async def _outlet_path(sessions: async_sessionmaker[AsyncSession], outlet_id: str) -> str | None:
-    async with sessions() as session:
-        return (
-            await session.exec(
-                select(Tenant.path).join(Outlet, Outlet.tenant_id == Tenant.id).where(Outlet.id == outlet_id)
-            )
-        ).first()
-
-
-async def _authorize(
-    sessions: async_sessionmaker[AsyncSession],
-    actor: Actor,
-    path: str | None,
-    target: str,
-    request_id: str | None,
-) -> None:
-    """Write access to outlets of the department; an unknown target is checked against the whole
-    country, so only someone whose reach is national learns that it does not exist."""
-    await authorize(sessions, actor, "write", "outlet", path or ROOT, target_id=target, request_id=request_id)

@@ -25,7 +25,6 @@ import logging
 import math
 import time
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage
@@ -34,11 +33,9 @@ from limits.errors import StorageError
 from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
+from app.ops.auth import PartnerCaller
 from app.ops.errors import OpsError
 from app.ops.partner_keys.rate_window import LoopMemoryStorage
-
-if TYPE_CHECKING:
-    from app.ops.partner_keys.keys import PartnerCaller
 
 log = logging.getLogger("ssc.rate_limit")
 

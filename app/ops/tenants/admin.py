@@ -1,13 +1,31 @@
-"""Read use cases for tenants, limited to the caller's subtrees."""
+"""Tenants (departments) as administrators read them, limited to the caller's subtrees, and a
+department's own settings.
+
+A tenant's own settings: a cleared (NULL) setting follows the nearest ancestor that sets it
+(app/ops/tenants/settings.py), so clearing restores inheritance. Two-person
+approval that an ancestor requires cannot be turned off here (FORBIDDEN): only that ancestor can.
+
+`ssc tenants apply` also owns these two columns: it writes the file's value, an absent key included
+(as NULL), so a later apply undoes what was set here for a tenant declared in the files.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.card import validate_pin_lock_threshold
+from app.domain.errors import DomainError
+from app.domain.regions import parse_tenant_path
 from app.ops.auth import Actor, authorize
+from app.ops.errors import OpsError, not_found, version_conflict
 from app.ops.inputs import parse_tenant
+from app.ops.refusals import audited_use_case
+from app.ops.tenants.settings import loosening_refusal
+from app.store.audit import append_event
 from app.store.queries import in_subtree
 from app.store.tables import Tenant
 
@@ -47,3 +65,75 @@ async def get_tenant(
     await authorize(sessions, actor, "read", "tenant", path, request_id=request_id)
     async with sessions() as session:
         return (await session.exec(select(Tenant).where(Tenant.path == path))).first()
+
+
+_UNCHANGED = object()
+
+
+def _wanted(value: object, clear: bool, field: str) -> object:
+    if clear and value is not None:
+        raise OpsError("BAD_INPUT", f"either set {field} or clear it, not both", field=field)
+    if clear:
+        return None
+    return _UNCHANGED if value is None else value
+
+
+def _settings(row: Tenant) -> dict[str, object]:
+    return {"two_person_approval": row.two_person_approval, "pin_lock_threshold": row.pin_lock_threshold}
+
+
+@audited_use_case("tenant_settings.update")
+async def update_tenant_settings(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    *,
+    tenant: str,
+    expected_version: int,
+    two_person_approval: bool | None = None,
+    pin_lock_threshold: int | None = None,
+    clear_two_person_approval: bool = False,
+    clear_pin_lock_threshold: bool = False,
+    request_id: str | None = None,
+) -> Tenant:
+    """Set or clear the tenant's own values; a request that changes nothing writes nothing."""
+    try:
+        path = parse_tenant_path(tenant).path
+        if pin_lock_threshold is not None:
+            validate_pin_lock_threshold(pin_lock_threshold)
+    except DomainError as err:
+        field = "tenant" if err.field == "tenant_path" else "pinLockThreshold"
+        raise OpsError("BAD_INPUT", err.message, field=field, reason=err.code) from None
+    wanted = {
+        "two_person_approval": _wanted(two_person_approval, clear_two_person_approval, "twoPersonApproval"),
+        "pin_lock_threshold": _wanted(pin_lock_threshold, clear_pin_lock_threshold, "pinLockThreshold"),
+    }
+    await authorize(sessions, actor, "write", "tenant_settings", path, request_id=request_id)
+    async with sessions() as session, session.begin():
+        row = (await session.exec(select(Tenant).where(Tenant.path == path).with_for_update())).first()
+        if row is None:
+            raise not_found("tenant", path)
+        if row.version != expected_version:
+            raise version_conflict(f"the settings of {path}", row.version, expected_version)
+        before = _settings(row)
+        after = {k: before[k] if v is _UNCHANGED else v for k, v in wanted.items()}
+        if after == before:
+            return row
+        refusal = await loosening_refusal(session, path, after["two_person_approval"])
+        if refusal is not None:
+            raise OpsError("FORBIDDEN", refusal, field="twoPersonApproval")
+        row.two_person_approval = after["two_person_approval"]
+        row.pin_lock_threshold = after["pin_lock_threshold"]
+        row.version += 1
+        row.updated_at = datetime.now(UTC)
+        await append_event(
+            session,
+            tenant=path,
+            actor=actor.label,
+            credential=actor.credential,
+            action="tenant_settings.update",
+            target_type="tenant",
+            target_id=path,
+            request_id=request_id,
+            detail={"before": before, "after": after, "version": row.version},
+        )
+        return row
