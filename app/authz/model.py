@@ -17,6 +17,10 @@ rather than answered differently from Casbin.
 
 The .conf text is read with pycasbin's own parser (`casbin.model.Model`), so sections, comments,
 line continuations and the `r.` -> `r_` escaping are exactly what the oracle sees.
+
+One job in one module (~430 lines): reading the matcher's terms, classifying them and checking
+that together they are a model the engine serves exactly; split, each part would only make sense
+beside the others.
 """
 
 from __future__ import annotations
