@@ -76,6 +76,12 @@ class Context:
         self.revision = self.policy.revision
         return result
 
+    async def read(self, use_case: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run a read of app/ops as this request's person: the same shape as `run`, nothing to apply.
+        Query resolvers and DataLoaders read through here, so none of them picks the caller itself."""
+        actor = await self.actor()
+        return await use_case(self.sessions, actor, *args, request_id=self.request_id, **kwargs)
+
     async def _authenticate(self) -> Actor:
         async with self.sessions() as session:
             return await authenticate(session, bearer_token(self.request))

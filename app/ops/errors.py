@@ -18,14 +18,17 @@ def not_found(what: str, key: str) -> OpsError:
     return OpsError("NOT_FOUND", f"no {what} {key}")
 
 
-def version_conflict(what: str, current: int, expected: int) -> OpsError:
-    """The one answer to a stale `expectedVersion`, whatever the object (docs/api.md, Errors)."""
-    return OpsError(
-        "CONFLICT",
-        f"{what} is at version {current}, not {expected}; reload it and retry",
-        field="expectedVersion",
-        currentVersion=current,
-    )
+def check_version(what: str, current: int, expected: int | None) -> None:
+    """The one check of an `expectedVersion` (None: the caller did not give one), and the one answer
+    to a stale one, whatever the object (docs/api.md, Errors). Made after the row is locked; the
+    row's update is then a compare-and-set as well (app/store/tables/common.compare_and_set)."""
+    if expected is not None and current != expected:
+        raise OpsError(
+            "CONFLICT",
+            f"{what} is at version {current}, not {expected}; reload it and retry",
+            field="expectedVersion",
+            currentVersion=current,
+        )
 
 
 def changed_meanwhile(what: str = "the object") -> OpsError:

@@ -4,12 +4,14 @@ first with their status; nobody else does; a page of outlets loads all their key
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import insert, update
 from sqlmodel import select
 
+from app.graphql.context import Context
 from app.graphql.types.outlet import Outlet as OutletType
 from app.ops.auth import authenticate
 from app.ops.outlets.views import OutletView
@@ -100,8 +102,9 @@ async def test_others_get_nothing(api, three_keys, sessions):
         async def actor():
             return actors[who]
 
-        info = SimpleNamespace(context=SimpleNamespace(actor=actor, sessions=sessions))
-        return await field.base_resolver.wrapped_func(outlet, info)
+        context = SimpleNamespace(actor=actor, sessions=sessions, request_id=None)
+        context.read = partial(Context.read, context)  # the real read, as the caller `who`
+        return await field.base_resolver.wrapped_func(outlet, SimpleNamespace(context=context))
 
     assert await resolve("sz_admin") is None
     assert [k.prefix for k in await resolve("th_admin")] == [k["prefix"] for k in reversed(three_keys)]

@@ -1,4 +1,4 @@
-"""An outlet's own grants, batched by outlet id: a page of outlets costs one query for all grants."""
+"""An outlet's own grants the caller may read, batched by outlet id: a page of outlets costs one query."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from app.graphql.dataloaders.registry import request_loader
-from app.ops.outlets.views import grants_by_outlet
+from app.ops.outlets.views import grants_for
 from app.store.tables import Grant
 
 
 def outlet_grants_loader(context: Any) -> DataLoader[str, list[tuple[Grant, str]]]:
     async def load(outlet_ids: list[str]) -> list[list[tuple[Grant, str]]]:
-        return await grants_by_outlet(context.sessions, outlet_ids)
+        return await context.read(grants_for, outlet_ids)
 
     return request_loader(context, "outlet_grants", lambda: DataLoader(load_fn=load))

@@ -31,11 +31,9 @@ class GrantQueries:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Grant]:
-        actor = await info.context.actor()
         size = page_size(first)
-        rows, total = await grant_admin.list_grants(
-            info.context.sessions,
-            actor,
+        rows, total = await info.context.read(
+            grant_admin.list_grants,
             grant_admin.GrantFilter(
                 tenant=tenant,
                 outlet=outlet,
@@ -45,16 +43,12 @@ class GrantQueries:
             ),
             after=decode_cursor(after),
             limit=size,
-            request_id=info.context.request_id,
         )
         return build_connection(rows, size, total, key=lambda v: str(v.grant.id), node=Grant.from_view)
 
     @strawberry.field(description="One grant by its number; empty if there is none.")
     async def grant(self, info: strawberry.Info, id: strawberry.ID) -> Grant | None:
-        actor = await info.context.actor()
-        view = await grant_admin.get_grant(
-            info.context.sessions, actor, str(id), request_id=info.context.request_id
-        )
+        view = await info.context.read(grant_admin.get_grant, str(id))
         return Grant.from_view(view) if view else None
 
     @strawberry.field(
@@ -62,8 +56,5 @@ class GrantQueries:
         "to each outlet kind."
     )
     async def ceilings(self, info: strawberry.Info, tenant: str) -> DepartmentCeilings:
-        actor = await info.context.actor()
-        view = await ceilings.tenant_ceilings(
-            info.context.sessions, actor, tenant, request_id=info.context.request_id
-        )
+        view = await info.context.read(ceilings.tenant_ceilings, tenant)
         return DepartmentCeilings.from_view(view)

@@ -36,15 +36,12 @@ class OutletQueries:
         first: Annotated[int | None, _arg("Page size, 1-200 (default 50).")] = None,
         after: Annotated[str | None, _arg("endCursor of the previous page.")] = None,
     ) -> Connection[Outlet]:
-        actor = await info.context.actor()
         size = page_size(first)
-        rows, total = await outlets.list_outlets(
-            info.context.sessions,
-            actor,
+        rows, total = await info.context.read(
+            outlets.list_outlets,
             OutletFilter(tenant, descendants, kind, bank, status, search),
             after=decode_cursor(after),
             limit=size,
-            request_id=info.context.request_id,
         )
         return build_connection(rows, size, total, key=lambda v: v.row.id, node=Outlet.from_view)
 
@@ -55,6 +52,5 @@ class OutletQueries:
     async def outlet(
         self, info: strawberry.Info, id: Annotated[str, _arg("The outlet's code, e.g. gz-th-wushan.")]
     ) -> Outlet | None:
-        actor = await info.context.actor()
-        view = await outlets.get_outlet(info.context.sessions, actor, id, request_id=info.context.request_id)
+        view = await info.context.read(outlets.get_outlet, id)
         return Outlet.from_view(view) if view else None

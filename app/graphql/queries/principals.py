@@ -21,15 +21,9 @@ class PrincipalQueries:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Principal]:
-        actor = await info.context.actor()
         size = page_size(first)
-        views, total = await principal_views.list_principals(
-            info.context.sessions,
-            actor,
-            tenant=tenant,
-            after=decode_cursor(after),
-            limit=size,
-            request_id=info.context.request_id,
+        views, total = await info.context.read(
+            principal_views.list_principals, tenant=tenant, after=decode_cursor(after), limit=size
         )
         return build_connection(views, size, total, key=lambda v: str(v.id), node=Principal.from_view)
 
@@ -37,8 +31,5 @@ class PrincipalQueries:
         description="One person by login name: yourself, or someone holding a role within your reach."
     )
     async def principal(self, info: strawberry.Info, name: str) -> Principal:
-        actor = await info.context.actor()
-        view = await principal_views.get_principal(
-            info.context.sessions, actor, name, request_id=info.context.request_id
-        )
+        view = await info.context.read(principal_views.get_principal, name)
         return Principal.from_view(view)

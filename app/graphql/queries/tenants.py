@@ -29,15 +29,9 @@ class TenantQueries:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Tenant]:
-        actor = await info.context.actor()
         size = page_size(first)
-        rows, total = await tenant_queries.list_tenants(
-            info.context.sessions,
-            actor,
-            under=under,
-            after=decode_cursor(after),
-            limit=size,
-            request_id=info.context.request_id,
+        rows, total = await info.context.read(
+            tenant_queries.list_tenants, under=under, after=decode_cursor(after), limit=size
         )
         return build_connection(rows, size, total, key=lambda t: t.path, node=Tenant.from_row)
 
@@ -45,8 +39,5 @@ class TenantQueries:
         description="One department by its path, e.g. cn/440000/440100; empty if there is none."
     )
     async def tenant(self, info: strawberry.Info, path: str) -> Tenant | None:
-        actor = await info.context.actor()
-        row = await tenant_queries.get_tenant(
-            info.context.sessions, actor, path, request_id=info.context.request_id
-        )
+        row = await info.context.read(tenant_queries.get_tenant, path)
         return Tenant.from_row(row) if row else None

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.regions import ROOT, ancestor_paths
 from app.ops.auth import Actor, authorize, deny, home_tenant
-from app.ops.errors import OpsError, not_found, version_conflict
+from app.ops.errors import OpsError, check_version, not_found
 from app.ops.grants import changes as grants
 from app.ops.grants.approval import approval_refusal
 from app.ops.grants.views import GrantView, view, views_query
@@ -216,8 +216,7 @@ async def _locked_grant(session: AsyncSession, grant_id: int, expected_version: 
     row = await session.get(Grant, grant_id, with_for_update=True)
     if row is None:
         raise not_found("grant", str(grant_id))
-    if row.version != expected_version:
-        raise version_conflict(f"grant {grant_id}", row.version, expected_version)
+    check_version(f"grant {grant_id}", row.version, expected_version)
     return row
 
 

@@ -16,7 +16,7 @@ from app.authz.projection import ceiling_line
 from app.domain.catalogue import OutletKind, parse_outlet_kind
 from app.domain.ceilings import effective_ceiling_for_grant, parse_ceiling_services
 from app.ops.auth import Actor, authorize
-from app.ops.errors import OpsError, changed_meanwhile, version_conflict
+from app.ops.errors import OpsError, changed_meanwhile, check_version
 from app.ops.grants.changes import ceiling_table, end_above_ceiling, tenant_by_path
 from app.ops.grants.views import GrantView, views
 from app.ops.inputs import MAX_NAME, check_length, parse_input, parse_kind, parse_tenant
@@ -192,10 +192,7 @@ async def set_tenant_ceiling(
                         .with_for_update()
                     )
                 ).first()
-                if (current or 0) != expected_version:
-                    raise version_conflict(
-                        f"the ceiling of {path} for {kind}", current or 0, expected_version
-                    )
+                check_version(f"the ceiling of {path} for {kind}", current or 0, expected_version)
             result = await set_ceiling(
                 session,
                 path,

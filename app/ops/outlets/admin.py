@@ -22,7 +22,7 @@ from app.domain.catalogue import FINANCIAL_SERVICES, OutletKind
 from app.domain.ceilings import effective_ceiling_for_grant
 from app.domain.regions import TenantLevel
 from app.ops.auth import Actor, authorize
-from app.ops.errors import OpsError, not_found, version_conflict
+from app.ops.errors import OpsError, check_version, not_found
 from app.ops.grants.changes import ceiling_table
 from app.ops.inputs import reason_text
 from app.ops.outlets.closing import close_outlet_row, live_grants, revoke_grants, snapshot
@@ -162,8 +162,7 @@ async def _locked(session: AsyncSession, located: OutletView, expected_version: 
     row = (await session.exec(select(Outlet).where(Outlet.id == located.row.id).with_for_update())).first()
     if row is None or row.tenant_id != located.row.tenant_id:
         raise OpsError("CONFLICT", f"outlet {located.row.id} changed meanwhile; read it again")
-    if row.version != expected_version:
-        raise version_conflict(f"outlet {row.id}", row.version, expected_version)
+    check_version(f"outlet {row.id}", row.version, expected_version)
     if row.managed_by:
         raise OpsError(
             "CONFLICT",

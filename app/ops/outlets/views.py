@@ -15,11 +15,10 @@ from app.authz.policy_state import BUILTIN_PREFIX, BusinessPolicy
 from app.authz.projection import outlet_subject, policy_time
 from app.domain import outlets as outlet_rules
 from app.domain.ceilings import statutory_allowed
-from app.domain.errors import DomainError
-from app.domain.regions import ROOT, parse_tenant_path
+from app.domain.regions import ROOT
 from app.ops.auth import Actor, authorize, deny
 from app.ops.errors import OpsError
-from app.ops.inputs import parse_kind
+from app.ops.inputs import parse_kind, parse_tenant
 from app.store.queries import in_subtree
 from app.store.tables import Grant, Outlet, Tenant
 
@@ -167,24 +166,33 @@ async def get_outlet(
     return await reach(sessions, actor, "read", outlet_id, await locate(sessions, outlet_id), request_id)
 
 
-async def tenants_by_path(
-    sessions: async_sessionmaker[AsyncSession], paths: list[str]
+async def tenants_for(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    paths: list[str],
+    *,
+    request_id: str | None = None,
 ) -> list[Tenant | None]:
-    """One query for a batch of outlets' tenants (a DataLoader's batch), in the order asked."""
-    async with sessions() as session:
-        found = {t.path: t for t in (await session.exec(select(Tenant).where(Tenant.path.in_(paths)))).all()}
+    """A batch of outlets' tenants (a DataLoader's batch), in the order asked, in one query; None
+    where the caller may not read departments (operators and approvers may not)."""
+    readable = [path for path in dict.fromkeys(paths) if actor.guard.can("read", "tenant", path)]
+    found: dict[str, Tenant] = {}
+    if readable:
+        async with sessions() as session:
+            rows = (await session.exec(select(Tenant).where(Tenant.path.in_(readable)))).all()
+        found = {t.path: t for t in rows}
     return [found.get(path) for path in paths]
 
 
-def readable_tenant(actor: Actor, tenant: Tenant | None) -> Tenant | None:
-    """An outlet's tenant, for those who may read departments there (operators and approvers may not)."""
-    return tenant if tenant is not None and actor.guard.can("read", "tenant", tenant.path) else None
-
-
-async def grants_by_outlet(
-    sessions: async_sessionmaker[AsyncSession], outlet_ids: list[str]
+async def grants_for(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    outlet_ids: list[str],
+    *,
+    request_id: str | None = None,
 ) -> list[list[tuple[Grant, str]]]:
-    """One query for a batch of outlets' own grants, each with the granting tenant's path."""
+    """A batch of outlets' own grants (a DataLoader's batch), each with the granting tenant's path, in
+    one query: only those of departments whose grants the caller may read, oldest first."""
     async with sessions() as session:
         rows = (
             await session.exec(
@@ -196,19 +204,9 @@ async def grants_by_outlet(
         ).all()
     found: dict[str, list[tuple[Grant, str]]] = {outlet_id: [] for outlet_id in outlet_ids}
     for grant, path in rows:
-        found[grant.outlet_id].append((grant, path))
+        if actor.guard.can("read", "grant", path):
+            found[grant.outlet_id].append((grant, path))
     return [found[outlet_id] for outlet_id in outlet_ids]
-
-
-def readable_grants(
-    actor: Actor, grants: list[tuple[Grant, str]], state: str | None
-) -> list[tuple[Grant, str]]:
-    """An outlet's grants (with the granting tenant's path) that the caller may read, in one state."""
-    return [
-        (grant, path)
-        for grant, path in grants
-        if (state is None or grant.state == state) and actor.guard.can("read", "grant", path)
-    ]
 
 
 def effective_services(business: BusinessPolicy, view: OutletView, at: datetime | None) -> list[str]:
@@ -233,7 +231,4 @@ def effective_services(business: BusinessPolicy, view: OutletView, at: datetime 
 
 
 def tenant_input_path(value: str | None) -> str:
-    try:
-        return parse_tenant_path(value or "").path
-    except DomainError as err:
-        raise OpsError("BAD_INPUT", err.message, field="tenant", reason=err.code) from None
+    return parse_tenant(value or "")

@@ -96,22 +96,29 @@ def may_read_keys(actor: Actor, tenant_path: str) -> bool:
     return actor.guard.can("read", "outlet", tenant_path)
 
 
-async def keys_by_outlet(
-    sessions: async_sessionmaker[AsyncSession], outlet_ids: list[str]
-) -> list[list[PartnerKey]]:
-    """One query for a batch of outlets' keys (a DataLoader's batch), newest first, in the order asked."""
-    async with sessions() as session:
-        rows = (
-            await session.exec(
-                select(PartnerKey)
-                .where(PartnerKey.outlet_id.in_(outlet_ids))
-                .order_by(PartnerKey.created_at.desc(), PartnerKey.id.desc())
-            )
-        ).all()
-    found: dict[str, list[PartnerKey]] = {outlet_id: [] for outlet_id in outlet_ids}
-    for row in rows:
-        found[row.outlet_id].append(row)
-    return [found[outlet_id] for outlet_id in outlet_ids]
+async def keys_for(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    outlets: list[tuple[str, str]],
+    *,
+    request_id: str | None = None,
+) -> list[list[PartnerKey] | None]:
+    """A batch of outlets' keys (a DataLoader's batch of (outlet id, its tenant path)), newest first,
+    in the order asked, in one query; None for an outlet whose keys the caller may not read."""
+    readable = [outlet_id for outlet_id, path in outlets if may_read_keys(actor, path)]
+    found: dict[str, list[PartnerKey]] = {outlet_id: [] for outlet_id in readable}
+    if readable:
+        async with sessions() as session:
+            rows = (
+                await session.exec(
+                    select(PartnerKey)
+                    .where(PartnerKey.outlet_id.in_(readable))
+                    .order_by(PartnerKey.created_at.desc(), PartnerKey.id.desc())
+                )
+            ).all()
+        for row in rows:
+            found[row.outlet_id].append(row)
+    return [found.get(outlet_id) for outlet_id, _ in outlets]
 
 
 async def _outlet_path(sessions: async_sessionmaker[AsyncSession], outlet_id: str) -> str | None:

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.authz.admin import ROLE_RANK
 from app.ops.auth import Actor, authorize
-from app.ops.errors import OpsError, version_conflict
+from app.ops.errors import OpsError, check_version
 from app.ops.inputs import display_text, reason_text
 from app.ops.principals.credentials import (
     IssuedToken,
@@ -276,8 +276,7 @@ async def deactivate_principal(
             raise OpsError("BAD_INPUT", "you cannot deactivate yourself", field="name")
         if not manages(actor, roles):
             raise Refused(action, name, home_of(actor, roles), f"{name} holds a role you may not manage")
-        if expected_version is not None and principal.version != expected_version:
-            raise version_conflict(name, principal.version, expected_version)
+        check_version(name, principal.version, expected_version)
         if not principal.active:
             raise OpsError("CONFLICT", f"{name} is already deactivated", field="name")
         now = datetime.now(UTC)

@@ -19,11 +19,11 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.authz.admin import ROLE_RANK
-from app.domain.errors import DomainError
 from app.domain.regions import TenantPath, dom_in, parse_tenant_path
 from app.domain.roles import check_role_level, parse_role
 from app.ops.auth import Actor, deny, home_tenant, top_most
 from app.ops.errors import OpsError
+from app.ops.inputs import parse_input
 from app.ops.principals.credentials import (
     check_principal_name,
     check_token_days,
@@ -36,41 +36,26 @@ MAX_ROLE = 32
 Roles = Sequence[tuple[str, str]]  # (role, tenant path) pairs
 
 
-def bad_input(err: DomainError, field: str) -> OpsError:
-    return OpsError("BAD_INPUT", err.message, field=field, reason=err.code)
-
-
 def name_input(value: str) -> str:
-    try:
-        return check_principal_name(value)
-    except DomainError as err:
-        raise bad_input(err, "name") from None
+    return parse_input("name", check_principal_name, value)
 
 
 def tenant_input(value: str) -> TenantPath:
-    try:
-        return parse_tenant_path(value)
-    except DomainError as err:
-        raise bad_input(err, "tenant") from None
+    return parse_input("tenant", parse_tenant_path, value)
 
 
 def role_input(value: str, path: TenantPath | None = None) -> str:
+    """A role name that exists and, given a tenant, fits its level."""
     if len(value) > MAX_ROLE:
         raise OpsError("BAD_INPUT", f"a role name has at most {MAX_ROLE} characters", field="role")
-    try:
-        role = parse_role(value)
-        if path is not None:
-            check_role_level(role, path.level)
-    except DomainError as err:
-        raise bad_input(err, "role") from None
+    role = parse_input("role", parse_role, value)
+    if path is not None:
+        parse_input("role", lambda r: check_role_level(r, path.level), role)
     return role.value
 
 
 def days_input(value: int, field: str) -> int:
-    try:
-        return check_token_days(value)
-    except DomainError as err:
-        raise bad_input(err, field) from None
+    return parse_input(field, check_token_days, value)
 
 
 def visible(actor: Actor, principal_id: int, roles: Roles) -> bool:

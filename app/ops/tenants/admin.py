@@ -18,11 +18,9 @@ from sqlmodel import func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.card import validate_pin_lock_threshold
-from app.domain.errors import DomainError
-from app.domain.regions import parse_tenant_path
 from app.ops.auth import Actor, authorize
-from app.ops.errors import OpsError, not_found, version_conflict
-from app.ops.inputs import parse_tenant
+from app.ops.errors import OpsError, check_version, not_found
+from app.ops.inputs import parse_input, parse_tenant
 from app.ops.refusals import audited_use_case
 from app.ops.tenants.settings import loosening_refusal
 from app.store.audit import append_event
@@ -96,13 +94,9 @@ async def update_tenant_settings(
     request_id: str | None = None,
 ) -> Tenant:
     """Set or clear the tenant's own values; a request that changes nothing writes nothing."""
-    try:
-        path = parse_tenant_path(tenant).path
-        if pin_lock_threshold is not None:
-            validate_pin_lock_threshold(pin_lock_threshold)
-    except DomainError as err:
-        field = "tenant" if err.field == "tenant_path" else "pinLockThreshold"
-        raise OpsError("BAD_INPUT", err.message, field=field, reason=err.code) from None
+    path = parse_tenant(tenant)
+    if pin_lock_threshold is not None:
+        parse_input("pinLockThreshold", validate_pin_lock_threshold, pin_lock_threshold)
     wanted = {
         "two_person_approval": _wanted(two_person_approval, clear_two_person_approval, "twoPersonApproval"),
         "pin_lock_threshold": _wanted(pin_lock_threshold, clear_pin_lock_threshold, "pinLockThreshold"),
@@ -112,8 +106,7 @@ async def update_tenant_settings(
         row = (await session.exec(select(Tenant).where(Tenant.path == path).with_for_update())).first()
         if row is None:
             raise not_found("tenant", path)
-        if row.version != expected_version:
-            raise version_conflict(f"the settings of {path}", row.version, expected_version)
+        check_version(f"the settings of {path}", row.version, expected_version)
         before = _settings(row)
         after = {k: before[k] if v is _UNCHANGED else v for k, v in wanted.items()}
         if after == before:
