@@ -63,10 +63,7 @@ def parse_kind(value: str, field: str = "outletKind") -> str:
 
 def display_text(value: str, field: str, limit: int) -> str:
     """Visible text (app/domain/text.py) of 1 to `limit` characters once normalised and stripped."""
-    try:
-        cleaned = clean_display_text(value, field)
-    except DomainError as err:
-        raise OpsError("BAD_INPUT", err.message, field=field, reason=err.code) from None
+    cleaned = parse_input(field, lambda text: clean_display_text(text, field), value)
     if not 1 <= len(cleaned) <= limit:
         raise OpsError("BAD_INPUT", f"{field} must have 1 to {limit} characters", field=field)
     return cleaned

@@ -4,5 +4,8 @@ rewrite the asserts in them as it does in test modules, keeping failures as info
 import pytest
 
 pytest.register_assert_rewrite(
-    "tests.api.grant_helpers", "tests.api.key_helpers", "tests.api.outlet_helpers", "tests.api.partner_world"
+    "tests.api.grant_helpers",
+    "tests.api.partner_keys.key_helpers",
+    "tests.api.outlet_helpers",
+    "tests.api.partner_world",
 )

@@ -12,6 +12,7 @@ from app.settings import Settings
 from app.store.tables import Tenant
 from app.web import create_app
 from tests.api.grant_helpers import GZ
+from tests.api.partner_world import open_world
 from tests.livesrv import serve
 
 PEOPLE = {
@@ -75,8 +76,16 @@ async def api(served) -> Api:
 
 @pytest.fixture
 async def no_approval(api, sessions):
-    """Guangzhou decides alone (the demo tree makes it inherit two-person approval from Guangdong)."""
+    """Guangzhou decides alone (its tenant file asks for two-person approval; set here in the database,
+    under the API's tighten-only rule)."""
     async with sessions() as session, session.begin():
         tenant = (await session.exec(select(Tenant).where(Tenant.path == GZ))).one()
         tenant.two_person_approval = False
     return api
+
+
+@pytest.fixture
+async def world(db_url, sessions, tenants_dir):
+    """The partner side: the demo tree, cards, keys and a live server (tests/api/partner_world.py)."""
+    async with open_world(db_url, sessions, tenants_dir) as opened:
+        yield opened

@@ -72,6 +72,19 @@ def error(body: dict) -> dict:
     return body["errors"][0]["extensions"]
 
 
+def pin_change_input(card, old: str, new: str, key: str) -> dict:
+    """The variables of a changePassword call on `card` with this idempotency key."""
+    return {
+        "i": {
+            "cardNumber": card.card_number,
+            "idNumber": card.id_number,
+            "oldPin": old,
+            "newPin": new,
+            "idempotencyKey": key,
+        }
+    }
+
+
 def make_card(rng: random.Random, tenant: str, n: int, bank: str = "102") -> DemoCard:
     birth = date(1980, 1, 1) + timedelta(days=rng.randrange(10_000))
     return DemoCard(

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.ops.principals.credentials import create_principal_with_token
-from tests.api.partner_world import GD, PHARMACY, open_world
+from tests.api.partner_world import GD, PHARMACY, pin_change_input
 
 pytestmark = pytest.mark.slow
 
@@ -41,12 +41,6 @@ class Caller:
         return response.json()
 
 
-@pytest.fixture
-async def world(db_url, sessions, tenants_dir):
-    async with open_world(db_url, sessions, tenants_dir) as opened:
-        yield opened
-
-
 def grant_input(n: int) -> dict:
     return {
         "i": {
@@ -63,15 +57,7 @@ def pin_change(card, n: int) -> dict:
     """The n-th PIN change of the test: 123456 -> 258036 -> 147025 -> 258036 ..."""
     old = PINS[0] if n == 0 else PINS[1 + (n - 1) % 2]
     new = PINS[1 + n % 2]
-    return {
-        "i": {
-            "cardNumber": card.card_number,
-            "idNumber": card.id_number,
-            "oldPin": old,
-            "newPin": new,
-            "idempotencyKey": f"ryw-change-{n:05d}",
-        }
-    }
+    return pin_change_input(card, old, new, f"ryw-change-{n:05d}")
 
 
 async def test_a_thousand_grants_and_revocations_are_in_force_from_their_answers(world):

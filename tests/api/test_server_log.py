@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 from graphql import GraphQLError
 
 from app.graphql.error_log import log_errors
-from tests.api.partner_world import HALL, PHARMACY, open_world
-
-
-@pytest.fixture
-async def world(db_url, sessions, tenants_dir):
-    async with open_world(db_url, sessions, tenants_dir) as opened:
-        yield opened
+from tests.api.partner_world import HALL, PHARMACY
 
 
 def inline_calls(card, pins: tuple[str, str]) -> list[str]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import strawberry
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.ops.tenants.settings import EffectiveSettings, effective_settings
+from app.domain.settings import EffectiveSettings
+from app.ops.tenants.settings import settings_in_force
 from app.store.tables import Tenant as TenantRow
 
 
@@ -51,12 +50,8 @@ class Tenant:
 
     async def _settings(self, info: strawberry.Info) -> EffectiveSettings:
         if self._effective is None:
-            self._effective = asyncio.ensure_future(self._load(info.context.sessions))
+            self._effective = asyncio.ensure_future(info.context.read(settings_in_force, self.path))
         return await self._effective
-
-    async def _load(self, sessions: async_sessionmaker[AsyncSession]) -> EffectiveSettings:
-        async with sessions() as session:
-            return await effective_settings(session, self.path)
 
     @strawberry.field(
         description="Whether grants here need a second person's approval: this department's own value, "

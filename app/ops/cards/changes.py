@@ -17,7 +17,7 @@ from app.ops.cards.lookup import CardRecord, Presented
 from app.ops.cards.pins import default_pin, hash_pin, pin_matches
 from app.ops.cards.services import Apply, CardChange, WrongPin
 from app.ops.errors import OpsError
-from app.ops.tenants.settings import effective_settings
+from app.store.queries import effective_settings
 from app.store.tables.common import utcnow
 
 # What each financial card service leaves in `financial_function` (None: unchanged).

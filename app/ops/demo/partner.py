@@ -30,6 +30,7 @@ from app.ops.errors import OpsError
 from app.ops.grants.changes import GrantRequest, grant_service
 from app.ops.partner_keys.keys import IssuedKey, create_partner_key
 from app.store.crypto import FieldCipher
+from app.store.queries import outlet_with_path
 from app.store.tables import Card, Outlet, Tenant
 
 ACTOR = "cli:demo-partner"
@@ -57,13 +58,7 @@ class PartnerStart:
 
 
 async def _outlet(session: AsyncSession, outlet_id: str) -> tuple[Outlet, str]:
-    found = (
-        await session.exec(
-            select(Outlet, Tenant.path)
-            .join(Tenant, Tenant.id == Outlet.tenant_id)
-            .where(Outlet.id == outlet_id)
-        )
-    ).first()
+    found = await outlet_with_path(session, outlet_id)
     if found is None or found[0].status != "open":
         raise OpsError(
             "BAD_INPUT", f"no open outlet {outlet_id}; `ssc tenants apply tenants/` makes the demo ones"

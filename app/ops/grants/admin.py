@@ -32,8 +32,7 @@ from app.ops.inputs import (
     reason_text,
 )
 from app.ops.refusals import audited_use_case
-from app.ops.tenants.settings import effective_settings
-from app.store.queries import in_subtree
+from app.store.queries import effective_settings, in_subtree
 from app.store.tables import Grant, Outlet, Tenant
 
 GRANT_STATES = ("proposed", "active", "suspended", "revoked", "expired", "rejected")

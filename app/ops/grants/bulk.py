@@ -44,10 +44,9 @@ from app.ops.inputs import (
     parse_tenant,
 )
 from app.ops.refusals import audited_use_case
-from app.ops.tenants.settings import effective_settings
 from app.store import policy
 from app.store.audit import append_event
-from app.store.queries import in_subtree
+from app.store.queries import effective_settings, in_subtree
 from app.store.tables import Grant, Outlet, Tenant
 
 

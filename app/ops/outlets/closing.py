@@ -14,11 +14,10 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.ops.grants.changes import LIVE, change_state
+from app.ops.inputs import MAX_REASON
 from app.store import policy
 from app.store.audit import append_event
 from app.store.tables import Grant, Outlet, PartnerKey, Tenant
-
-MAX_REASON = 512
 
 
 def snapshot(row: Outlet, tenant_path: str) -> dict:

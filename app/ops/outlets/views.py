@@ -19,7 +19,7 @@ from app.domain.regions import ROOT
 from app.ops.auth import Actor, authorize, deny
 from app.ops.errors import OpsError
 from app.ops.inputs import parse_kind, parse_tenant
-from app.store.queries import in_subtree
+from app.store.queries import in_subtree, outlet_with_path
 from app.store.tables import Grant, Outlet, Tenant
 
 STATUSES = ("open", "closed")
@@ -122,13 +122,7 @@ async def list_outlets(
 
 async def locate(sessions: async_sessionmaker[AsyncSession], outlet_id: str) -> OutletView | None:
     async with sessions() as session:
-        found = (
-            await session.exec(
-                select(Outlet, Tenant.path)
-                .join(Tenant, Tenant.id == Outlet.tenant_id)
-                .where(Outlet.id == outlet_id)
-            )
-        ).first()
+        found = await outlet_with_path(session, outlet_id)
     return OutletView(*found) if found else None
 
 

@@ -2,7 +2,7 @@
 department's own settings.
 
 A tenant's own settings: a cleared (NULL) setting follows the nearest ancestor that sets it
-(app/ops/tenants/settings.py), so clearing restores inheritance. Two-person
+(app/domain/settings.py), so clearing restores inheritance. Two-person
 approval that an ancestor requires cannot be turned off here (FORBIDDEN): only that ancestor can.
 
 `ssc tenants apply` also owns these two columns: it writes the file's value, an absent key included

@@ -16,8 +16,8 @@ from typing import Any
 from app.domain import outlets as outlet_rules
 from app.domain.errors import DomainError
 from app.domain.regions import parse_tenant_path
+from app.domain.settings import required_above
 from app.domain.text import clean_display_text
-from app.ops.tenants.settings import required_above
 
 TENANT_KEYS = {"path", "name", "two_person_approval", "pin_lock_threshold"}
 OUTLET_KEYS = set(outlet_rules.KEYS)

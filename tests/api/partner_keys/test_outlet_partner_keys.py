@@ -19,8 +19,8 @@ from app.ops.partner_keys.admin import may_read_keys
 from app.store.crypto import secret_hash
 from app.store.tables import Outlet, PartnerKey, Tenant
 from tests.api.conftest import error_code
-from tests.api.key_helpers import CREATE, REVOKE, TH, TH_OUTLET
 from tests.api.outlet_helpers import GZ, recorded_statements
+from tests.api.partner_keys.key_helpers import CREATE, REVOKE, TH, TH_OUTLET
 
 KEYS = (
     "query($id: String!) { outlet(id: $id) { id partnerKeys { id outletId tenantPath prefix rateLimit"

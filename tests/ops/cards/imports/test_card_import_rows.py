@@ -31,7 +31,7 @@ from app.ops.cards.imports.rows import BLOB_COLUMNS, CARD_COLUMNS, RowPreparer, 
 from app.ops.demo.generate import CARD_CSV_COLUMNS
 from app.store.bulk import pack_rows, unpack_rows
 from app.store.crypto import FieldCipher
-from tests.ops.card_files import CIPHER
+from tests.ops.cards.imports.card_files import CIPHER
 
 TENANTS = {"cn/440000/440100": 7, "cn/440000/440300": 9}
 

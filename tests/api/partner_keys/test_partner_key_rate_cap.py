@@ -19,7 +19,7 @@ from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings
 from app.web import create_app
 from tests.api.conftest import Api, error_code
-from tests.api.key_helpers import CREATE, TH_OUTLET, key_state
+from tests.api.partner_keys.key_helpers import CREATE, TH_OUTLET, key_state
 from tests.audit_helpers import assert_only_denial
 from tests.livesrv import serve
 

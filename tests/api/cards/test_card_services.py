@@ -24,16 +24,8 @@ from tests.api.partner_world import (
     error,
     events,
     grant,
-    open_world,
     until_permitted,
 )
-
-
-@pytest.fixture
-async def world(db_url, sessions, tenants_dir):
-    async with open_world(db_url, sessions, tenants_dir) as opened:
-        yield opened
-
 
 ACTIVATE = (
     "mutation($i: ActivateCardInput!) { activateCard(input: $i) { replayed card { status socialFunction"

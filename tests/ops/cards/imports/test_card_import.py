@@ -6,7 +6,7 @@ from sqlmodel import func, select
 from app.domain.idnumber import id_check_char
 from app.ops.cards.imports.importer import CardFileError, import_cards
 from app.store.tables import AuditEvent, Card
-from tests.ops.card_files import CIPHER, edit_cell
+from tests.ops.cards.imports.card_files import CIPHER, edit_cell
 
 
 async def _cards(sessions) -> int:

@@ -26,7 +26,7 @@ from app.store.point_reads import PointReader
 from app.store.tables import AuditEvent, PartnerKey
 from app.web import create_app
 from tests.api.conftest import Api, error_code
-from tests.api.key_helpers import CREATE, REVOKE, TH, TH_OUTLET, key_state
+from tests.api.partner_keys.key_helpers import CREATE, REVOKE, TH, TH_OUTLET, key_state
 from tests.audit_helpers import assert_only_denial
 from tests.livesrv import serve
 

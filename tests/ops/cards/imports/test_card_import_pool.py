@@ -12,7 +12,7 @@ from app.ops.cards.imports.importer import CardFileError, import_cards
 from app.ops.cards.imports.pool import CardFile
 from app.ops.cards.imports.rows import physical_lines
 from app.store.tables import Card
-from tests.ops.card_files import CIPHER, set_cell
+from tests.ops.cards.imports.card_files import CIPHER, set_cell
 
 SMALL_BLOCKS = 1_500  # about a dozen records
 

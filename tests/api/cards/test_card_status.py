@@ -33,7 +33,6 @@ from tests.api.partner_world import (
     insert_cards,
     make_card,
     new_key,
-    open_world,
     until_permitted,
 )
 from tests.livesrv import serve
@@ -43,12 +42,6 @@ STATUS = (
     " idNumber: $i, purpose: $p) { cardNumber cardSerial issuingTenant serviceBank status socialFunction"
     " activationChannel pinState financialFunction idNumberMasked bankCardMasked } }"
 )
-
-
-@pytest.fixture
-async def world(db_url, sessions, tenants_dir):
-    async with open_world(db_url, sessions, tenants_dir) as opened:
-        yield opened
 
 
 def status_vars(card: DemoCard, **more) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.ops.tenants.apply import apply_tenant_files
-from tests.ops.card_files import generated_card_file
+from tests.ops.cards.imports.card_files import generated_card_file
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlmodel import select
 
 from app.domain.pin import DEFAULT_PIN
@@ -24,34 +23,15 @@ from tests.api.partner_world import (
     error,
     events,
     grant,
-    open_world,
+    pin_change_input,
     until_permitted,
 )
-
-
-@pytest.fixture
-async def world(db_url, sessions, tenants_dir):
-    async with open_world(db_url, sessions, tenants_dir) as opened:
-        yield opened
-
 
 CHANGE = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { replayed card { pinState } } }"
 RESET = "mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { card { pinState } } }"
 UNLOCK = "mutation($i: UnlockPasswordInput!) { unlockPassword(input: $i) { card { pinState } } }"
 TH_THRESHOLD = 5  # pin_lock_threshold of Tianhe in tenants/guangdong.toml
 NEW_PIN, WRONG_PIN = "258036", "975310"
-
-
-def change(card, old: str, new: str, key: str) -> dict:
-    return {
-        "i": {
-            "cardNumber": card.card_number,
-            "idNumber": card.id_number,
-            "oldPin": old,
-            "newPin": new,
-            "idempotencyKey": key,
-        }
-    }
 
 
 async def hall_may_manage_pins(world) -> None:
@@ -64,12 +44,12 @@ async def test_the_first_change_replaces_the_default_pin_with_an_argon2_hash(wor
     await hall_may_manage_pins(world)
     card = world.cards["th"]
     assert (await card_row_of(world.sessions, card)).pin_hash is None
-    body = await world.partner.call(HALL, CHANGE, change(card, DEFAULT_PIN, NEW_PIN, "pin-000001"))
+    body = await world.partner.call(HALL, CHANGE, pin_change_input(card, DEFAULT_PIN, NEW_PIN, "pin-000001"))
     assert body["data"]["changePassword"]["card"] == {"pinState": "set"}
     row = await card_row_of(world.sessions, card)
     assert row.pin_hash.startswith("$argon2id$") and NEW_PIN not in row.pin_hash
     # The default no longer works once a PIN is set.
-    body = await world.partner.call(HALL, CHANGE, change(card, DEFAULT_PIN, "147036", "pin-000002"))
+    body = await world.partner.call(HALL, CHANGE, pin_change_input(card, DEFAULT_PIN, "147036", "pin-000002"))
     assert error(body) == {"code": "BAD_INPUT", "field": "oldPin", "reason": "WRONG_PIN", "attemptsLeft": 4}
     await assert_no_secrets(world.sessions, world.cards, NEW_PIN, DEFAULT_PIN, "147036")
 
@@ -83,7 +63,9 @@ async def test_weak_pins_and_unverified_resets_are_refused(world):
         (DEFAULT_PIN, "WEAK_PIN"),
         ("12a456", "BAD_PIN"),
     ):
-        body = await world.partner.call(HALL, CHANGE, change(card, DEFAULT_PIN, weak, "pin-weak-01"))
+        body = await world.partner.call(
+            HALL, CHANGE, pin_change_input(card, DEFAULT_PIN, weak, "pin-weak-01")
+        )
         # The field as the caller named it (newPin), not the domain's word for it (pin).
         assert (error(body)["code"], error(body)["reason"], error(body)["field"]) == (
             "BAD_INPUT",
@@ -106,25 +88,27 @@ async def test_weak_pins_and_unverified_resets_are_refused(world):
 async def test_a_replayed_wrong_pin_is_counted_once(world):
     await hall_may_manage_pins(world)
     card = world.cards["th"]
-    first = await world.partner.call(HALL, CHANGE, change(card, WRONG_PIN, NEW_PIN, "pin-retry-1"))
-    again = await world.partner.call(HALL, CHANGE, change(card, WRONG_PIN, NEW_PIN, "pin-retry-1"))
+    first = await world.partner.call(HALL, CHANGE, pin_change_input(card, WRONG_PIN, NEW_PIN, "pin-retry-1"))
+    again = await world.partner.call(HALL, CHANGE, pin_change_input(card, WRONG_PIN, NEW_PIN, "pin-retry-1"))
     assert (
         error(first)
         == error(again)
         == {"code": "BAD_INPUT", "field": "oldPin", "reason": "WRONG_PIN", "attemptsLeft": 4}
     )
     assert (await card_row_of(world.sessions, card)).pin_failures == 1
-    other = await world.partner.call(HALL, CHANGE, change(card, WRONG_PIN, "147036", "pin-retry-1"))
+    other = await world.partner.call(HALL, CHANGE, pin_change_input(card, WRONG_PIN, "147036", "pin-retry-1"))
     assert error(other)["code"] == "CONFLICT"
 
 
 async def test_fifty_concurrent_wrong_pins_lock_exactly_at_the_threshold(world):
     await hall_may_manage_pins(world)
     card = world.cards["th"]
-    body = await world.partner.call(HALL, CHANGE, change(card, DEFAULT_PIN, NEW_PIN, "pin-set-0001"))
+    body = await world.partner.call(
+        HALL, CHANGE, pin_change_input(card, DEFAULT_PIN, NEW_PIN, "pin-set-0001")
+    )
     assert "errors" not in body
     calls = [
-        world.partner.call(HALL, CHANGE, change(card, WRONG_PIN, "147036", f"pin-burst-{n:03d}"))
+        world.partner.call(HALL, CHANGE, pin_change_input(card, WRONG_PIN, "147036", f"pin-burst-{n:03d}"))
         for n in range(50)
     ]
     answers = [error(body) for body in await asyncio.gather(*calls)]
@@ -141,7 +125,7 @@ async def test_fifty_concurrent_wrong_pins_lock_exactly_at_the_threshold(world):
     # Unlocking keeps the holder's own PIN (not the default), and it works again.
     answer = await world.partner.call(HALL, UNLOCK, unlock(card, "unlock-0001"))
     assert answer["data"]["unlockPassword"]["card"]["pinState"] == "set"
-    body = await world.partner.call(HALL, CHANGE, change(card, NEW_PIN, "147036", "pin-after-01"))
+    body = await world.partner.call(HALL, CHANGE, pin_change_input(card, NEW_PIN, "147036", "pin-after-01"))
     assert body["data"]["changePassword"]["card"]["pinState"] == "set"
     await assert_no_secrets(world.sessions, world.cards, NEW_PIN, WRONG_PIN, "147036")
 
@@ -150,7 +134,9 @@ async def test_a_reset_unlocks_with_a_new_pin(world):
     await hall_may_manage_pins(world)
     card = world.cards["th2"]
     for n in range(TH_THRESHOLD):
-        await world.partner.call(HALL, CHANGE, change(card, WRONG_PIN, NEW_PIN, f"pin-lock-{n:03d}"))
+        await world.partner.call(
+            HALL, CHANGE, pin_change_input(card, WRONG_PIN, NEW_PIN, f"pin-lock-{n:03d}")
+        )
     assert (await card_row_of(world.sessions, card)).pin_state == "locked"
     reset = {
         "i": {
@@ -189,7 +175,7 @@ async def lock_by_guessing(world, outlet: str, card, round_: int) -> dict:
     """Wrong PINs from `outlet` until the PIN locks; returns the error of the failure that locked it."""
     for n in range(TH_THRESHOLD):
         body = await world.partner.call(
-            outlet, CHANGE, change(card, f"{round_:02d}{n:04d}", NEW_PIN, f"guess-{round_}-{n}")
+            outlet, CHANGE, pin_change_input(card, f"{round_:02d}{n:04d}", NEW_PIN, f"guess-{round_}-{n}")
         )
         assert "attemptsLeft" in error(body), body
         if error(body)["attemptsLeft"] == 0:
@@ -219,7 +205,9 @@ async def test_guessing_through_lock_and_unlock_ends_in_a_hard_lock(world, sessi
         refused = await world.partner.call(ICBC, UNLOCK, unlock(card, f"unlock-bank-{n}", verified))
         assert (error(refused)["code"], error(refused)["reason"]) == ("FORBIDDEN", "CARD_STATE")
         assert "HRSS hall" in refused["errors"][0]["message"]
-    guess = await world.partner.call(ICBC, CHANGE, change(card, "000000", NEW_PIN, "guess-after-hard"))
+    guess = await world.partner.call(
+        ICBC, CHANGE, pin_change_input(card, "000000", NEW_PIN, "guess-after-hard")
+    )
     assert error(guess)["reason"] == "CARD_STATE"
     # Visible in cardStatus.
     status = await world.partner.call(HALL, STATUS, {"n": card.card_number, "id": card.id_number})

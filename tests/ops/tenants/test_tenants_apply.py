@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
+from app.domain.catalogue import OutletKind
 from app.ops.tenants.apply import PruneRefused, apply_tenant_files
 from app.ops.tenants.files import TenantFileError
 from app.store.tables import AuditEvent, Outlet, PolicyChange, PolicyLine, Tenant
@@ -53,15 +54,7 @@ async def test_every_outlet_kind_and_two_banks_in_the_demo(sessions, files):
         kinds = set((await session.exec(select(Outlet.kind))).all())
         banks = set((await session.exec(select(Outlet.bank_code).where(Outlet.kind == "bank_outlet"))).all())
         paths = set((await session.exec(select(Tenant.path))).all())
-    assert kinds == {
-        "hrss_hall",
-        "grassroots_platform",
-        "bank_outlet",
-        "designated_hospital",
-        "designated_pharmacy",
-        "self_service_terminal",
-        "hotline",
-    }
+    assert kinds == {kind.value for kind in OutletKind}
     assert len(banks) >= 2
     assert {"cn/440000", "cn/440000/440100", "cn/440000/440300", "cn/440000/441900"} <= paths
 

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import update
 
 from app.ops.cards.idempotency_purge import purge_idempotency_records
 from app.store.tables import IdempotencyRecord
-from tests.api.partner_world import FIN, GD, ICBC, card_row_of, events, grant, open_world, until_permitted
-
-
-@pytest.fixture
-async def world(db_url, sessions, tenants_dir):
-    async with open_world(db_url, sessions, tenants_dir) as opened:
-        yield opened
+from tests.api.partner_world import FIN, GD, ICBC, card_row_of, events, grant, until_permitted
 
 
 async def test_a_retry_after_the_purge_acts_again(world):

@@ -17,7 +17,7 @@ from app.ops.cards.imports.importer import BATCHES, INITIAL_LOAD, CardFileError,
 from app.ops.tenants.apply import apply_tenant_files
 from app.store.db import is_sqlite
 from app.store.tables import AuditEvent, Card, Tenant
-from tests.ops.card_files import CIPHER, edit_cell, generated_card_file
+from tests.ops.cards.imports.card_files import CIPHER, edit_cell, generated_card_file
 
 CARD_INDEXES = {"uq_card_tenant_number": True, "uq_card_serial": True, "ix_card_id_hash": False}
 
