@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # var/ (git-ignored) so `make serve` works on a fresh machine; production must set both.
     data_key: SecretStr | None = None
     lookup_key: SecretStr | None = None
+    # Ed25519 private key (urlsafe base64 of its 32-byte seed) that signs the audit checkpoints:
+    # generated into the key file outside production like the keys above; production must set it.
+    audit_signing_key: SecretStr | None = None
     key_file: Path = PROJECT_ROOT / "var" / "keys.env"
     sql_echo: bool = False
     graphql_max_depth: int = Field(default=12, ge=1)
@@ -64,8 +67,6 @@ class Settings(BaseSettings):
     # How long the one-time enrolment token of an account made through the API (createPrincipal)
     # stays usable: the new person redeems it for their own token with issueToken.
     enrolment_token_hours: int = Field(default=24, ge=1, le=72)
-    # The range of times the API accepts (grant windows, `at`, `activeAt`, ranges): anything else is
-    # BAD_INPUT. Policy lines compare times as fixed-width text, which needs four-digit years.
     # A card's PIN that locks this many times within the window is hard-locked: only an HRSS hall or
     # the 12333 desk unlocks it, after checking the holder's identity (stops guessing through
     # lock and unlock).
@@ -74,47 +75,74 @@ class Settings(BaseSettings):
     # How long a request naming a revision (SSC-Revision) waits for this worker to apply it before
     # it is answered STALE.
     revision_wait_seconds: float = Field(default=1.0, ge=0, le=10)
+    # The range of times the API accepts (grant windows, `at`, `activeAt`, ranges): anything else is
+    # BAD_INPUT. Policy lines compare times as fixed-width text, which needs four-digit years.
     accepted_time_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     accepted_time_latest: datetime = datetime(2200, 1, 1, tzinfo=UTC)
+    # How often each worker looks whether events were written since the last signed checkpoint of
+    # the audit chains, and signs one if so (0: never; `ssc audit checkpoint` still does).
+    audit_checkpoint_seconds: int = Field(default=60, ge=0, le=86_400)
+    # How long audit events stay in the database before `ssc audit archive` may move them to a file:
+    # never less than the six months of the Cybersecurity Law (Art. 21).
+    audit_retention_days: int = Field(default=365, ge=180, le=36_500)
+    # The audit event subscription (graphql-transport-ws): how many one connection may hold, and how
+    # often each looks for new events in the database.
+    subscriptions_per_connection: int = Field(default=5, ge=1, le=100)
+    subscription_poll_seconds: float = Field(default=0.5, ge=0.05, le=10)
 
 
 # var/keys.env names each key as its setting does; `data` and `lookup` are how files made before
 # that named them, still read.
-DEV_KEYS = {"SSC_DATA_KEY": "data", "SSC_LOOKUP_KEY": "lookup"}
+DEV_KEYS = {"SSC_DATA_KEY": "data", "SSC_LOOKUP_KEY": "lookup", "SSC_AUDIT_SIGNING_KEY": None}
+
+
+def _new_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def _load_or_create_dev_keys(path: Path) -> dict[str, str]:
-    """Keys for development, by setting name: created once with 0600 permissions, never printed."""
-    if path.exists():
-        pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-        found = {k.strip(): v.strip() for k, v in pairs}
-        return {name: found.get(name) or found[old] for name, old in DEV_KEYS.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keys = {name: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() for name in DEV_KEYS}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(
-            "# Development keys, made by ssc outside production; production sets them in the environment.\n"
-        )
-        fh.write("".join(f"{k}={v}\n" for k, v in keys.items()))
-    return keys
+    """Keys for development, by setting name: created with 0600 permissions, never printed. A key
+    the file lacks (one added to ssc after the file was made) is generated and appended."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# Development keys made by ssc; production sets them in its environment.\n")
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    found = {k.strip(): v.strip() for k, v in pairs}
+    keys = {name: found.get(name) or found.get(old or "") for name, old in DEV_KEYS.items()}
+    missing = {name: _new_key() for name, value in keys.items() if not value}
+    if missing:
+        with path.open("a") as fh:
+            fh.write("".join(f"{k}={v}\n" for k, v in missing.items()))
+    return {**keys, **missing}
+
+
+def _dev_or_set(settings: Settings, value: SecretStr | None, name: str) -> bytes:
+    """A key's raw 32 bytes: the setting's, else (outside production) the development key file's."""
+    if value is not None:
+        text = value.get_secret_value()
+    elif settings.env == "production":
+        raise RuntimeError(f"{name} must be set in production")
+    else:
+        text = _load_or_create_dev_keys(settings.key_file)[name]
+    raw = base64.urlsafe_b64decode(text)
+    if len(raw) != 32:
+        raise RuntimeError(f"{name} must be urlsafe base64 of 32 bytes")
+    return raw
 
 
 def resolve_keys(settings: Settings) -> tuple[bytes, bytes]:
     """Return (data_key, lookup_key) as raw 32-byte values."""
-    data, lookup = settings.data_key, settings.lookup_key
-    if data is None or lookup is None:
-        if settings.env == "production":
-            raise RuntimeError("SSC_DATA_KEY and SSC_LOOKUP_KEY must be set in production")
-        dev = _load_or_create_dev_keys(settings.key_file)
-        data_b64 = data.get_secret_value() if data else dev["SSC_DATA_KEY"]
-        lookup_b64 = lookup.get_secret_value() if lookup else dev["SSC_LOOKUP_KEY"]
-    else:
-        data_b64, lookup_b64 = data.get_secret_value(), lookup.get_secret_value()
-    raw = base64.urlsafe_b64decode(data_b64), base64.urlsafe_b64decode(lookup_b64)
-    if any(len(k) != 32 for k in raw):
-        raise RuntimeError("SSC_DATA_KEY and SSC_LOOKUP_KEY must each be urlsafe base64 of 32 bytes")
-    return raw
+    return (
+        _dev_or_set(settings, settings.data_key, "SSC_DATA_KEY"),
+        _dev_or_set(settings, settings.lookup_key, "SSC_LOOKUP_KEY"),
+    )
+
+
+def resolve_signing_key(settings: Settings) -> bytes:
+    """The audit signing key's 32-byte Ed25519 seed."""
+    return _dev_or_set(settings, settings.audit_signing_key, "SSC_AUDIT_SIGNING_KEY")
 
 
 @lru_cache(maxsize=1)

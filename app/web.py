@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
 import re
 import uuid
+from datetime import timedelta
 
 import orjson
 from cross_web import HTTPException
@@ -14,22 +16,27 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from app.authz.policy_state import BusinessPolicy
 from app.authz.sync import PolicyTailer
 from app.graphql.context import Context
+from app.graphql.downloads import report_routes
 from app.graphql.http_errors import error_response
 from app.graphql.limits import RequestSizeLimit
 from app.graphql.revision_gate import revision_refusal
 from app.graphql.schema import build_schema
 from app.ops.cards.store import CardStore
+from app.ops.compliance.checkpoints import Signer, checkpoint_timer
+from app.ops.errors import OpsError
 from app.ops.partner_keys.rate_limit import PartnerLimiter
-from app.settings import Settings, get_settings, resolve_keys
+from app.settings import Settings, get_settings, resolve_keys, resolve_signing_key
 from app.store.audit_writer import AuditWriter
 from app.store.crypto import FieldCipher
 from app.store.db import make_async_engine, make_session_factory
@@ -51,7 +58,15 @@ class GraphQLApp(GraphQL):
         settings: Settings,
     ) -> None:
         graphiql = settings.env != "production"
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            allow_queries_via_get=False,
+            # graphql-transport-ws only: it authenticates when the connection opens (on_ws_connect).
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=settings.subscriptions_per_connection,
+        )
         self.cards = cards
         self.business = business
         self.policy = policy
@@ -99,6 +114,13 @@ class GraphQLApp(GraphQL):
                 # from anyone in production, to a caller without credentials, one guess at a time.
                 error["message"] = _SUGGESTION.sub("", error["message"])
         return response
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """A WebSocket connection is accepted only with a valid token in its `connection_init`."""
+        try:
+            await context.actor()
+        except OpsError as err:
+            raise ConnectionRejectionError({"code": err.code, "message": err.message}) from None
 
     async def get_context(self, request: Request, response) -> Context:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
@@ -153,12 +175,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
         return JSONResponse({"status": "ready", "database": "ok", "policy": "loaded"})
 
+    signer = Signer(resolve_signing_key(settings))
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette):
         await tailer.start()
+        # Checkpoints of the audit chains on a timer (app/ops/compliance/checkpoints.py).
+        seconds = settings.audit_checkpoint_seconds
+        timer = asyncio.create_task(checkpoint_timer(sessions, signer, seconds)) if seconds else None
         try:
             yield
         finally:
+            if timer is not None:
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
             await tailer.stop()
             await cards.close()
             await limiter.close()
@@ -169,9 +200,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_body_bytes=settings.max_request_bytes,
         max_document_bytes=settings.graphql_max_document_bytes,
     )
+    permission_matrix, audit_events = report_routes(settings)
     app = Starlette(
         routes=[
             Route("/graphql", guarded, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/reports/permission-matrix", permission_matrix),
+            Route("/reports/audit-events", audit_events),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

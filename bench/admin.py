@@ -93,7 +93,7 @@ async def prepare(url: str, outlets: int) -> tuple[str, list[tuple[str, str]]]:
                 lines.append(outlet_group_line(outlet_id, "grassroots_platform", path))
                 placed.append((outlet_id, path))
             await session.exec(insert(Outlet), params=rows)
-            await policy.add_lines(session, lines)
+            await policy.add_lines(session, lines, by="bench")
     issued = await create_principal_with_token(
         sessions, tenant_path=SZ, role="city_admin", name="bench.admin"
     )

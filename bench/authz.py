@@ -224,7 +224,7 @@ async def revoke(url: str, gid: str) -> float:
     engine = make_async_engine(url)
     sessions = make_session_factory(engine)
     async with sessions() as session, session.begin():
-        await policy.remove_source_lines(session, source="grant", source_ids=[gid])
+        await policy.remove_source_lines(session, source="grant", source_ids=[gid], by="bench")
     committed = time.time()
     await engine.dispose()
     return committed

@@ -82,6 +82,8 @@ def _truncate_all(url: str) -> None:
             .scalars()
             .all()
         )
+        # Audit events refuse TRUNCATE except in the archive's own transactions (migration 0005).
+        connection.execute(text("set local ssc.audit_archiving = 'on'"))
         connection.execute(
             text("truncate " + ", ".join(f'"{t}"' for t in tables) + " restart identity cascade")
         )

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from casbin import persist
-from sqlalchemy import Engine, and_, delete, or_, select
+from sqlalchemy import Engine, and_, or_, select
 
-from app.store.policy import CASBIN_PTYPES, ProjectedLine, line_rule, log_changes_sync
+from app.store.policy import CASBIN_PTYPES, ProjectedLine, end_lines_sync, line_rule, log_changes_sync
 from app.store.tables import PolicyLine
+from app.store.tables.common import utcnow
 
 SOURCE = "adapter"
 
@@ -26,6 +27,12 @@ def _match(ptype: str, rule: Sequence[str]):
         column = getattr(PolicyLine, f"v{i}")
         fields.append(column == rule[i] if i < len(rule) else column.is_(None))
     return and_(*fields)
+
+
+def _end(connection, line_ids: list[int]) -> None:
+    # Removed lines keep their history like the platform's own (the actor is not known here).
+    for start in range(0, len(line_ids), 10_000):
+        end_lines_sync(connection, line_ids[start : start + 10_000], utcnow(), None)
 
 
 class TableAdapter(persist.Adapter):
@@ -51,7 +58,7 @@ class TableAdapter(persist.Adapter):
         ]
         with self.engine.begin() as connection:
             old = connection.execute(select(PolicyLine).where(PolicyLine.ptype.in_(CASBIN_PTYPES))).all()
-            connection.execute(delete(PolicyLine).where(PolicyLine.ptype.in_(CASBIN_PTYPES)))
+            _end(connection, [r.id for r in old])
             log_changes_sync(connection, "remove", [(r.ptype, line_rule(r)) for r in old])
             if lines:
                 connection.execute(PolicyLine.__table__.insert(), [line.row() for line in lines])
@@ -74,9 +81,11 @@ class TableAdapter(persist.Adapter):
         if not rules:
             return False
         with self.engine.begin() as connection:
-            result = connection.execute(delete(PolicyLine).where(or_(*(_match(ptype, r) for r in rules))))
+            doomed = connection.execute(select(PolicyLine.id).where(or_(*(_match(ptype, r) for r in rules))))
+            ids = doomed.scalars().all()
+            _end(connection, ids)
             log_changes_sync(connection, "remove", [(ptype, tuple(rule)) for rule in rules])
-        return result.rowcount > 0
+        return bool(ids)
 
     def remove_filtered_policy(self, sec: str, ptype: str, field_index: int, *field_values: str) -> bool:
         conditions = [PolicyLine.ptype == ptype]
@@ -87,6 +96,6 @@ class TableAdapter(persist.Adapter):
             doomed = connection.execute(select(PolicyLine).where(*conditions)).all()
             if not doomed:
                 return False
-            connection.execute(delete(PolicyLine).where(PolicyLine.id.in_([r.id for r in doomed])))
+            _end(connection, [r.id for r in doomed])
             log_changes_sync(connection, "remove", [(r.ptype, line_rule(r)) for r in doomed])
         return True

@@ -78,14 +78,16 @@ def decide(
             f"{service} is not possible on a card in state {card.state.status}"
             f" / {card.state.social_function} / PIN {card.state.pin_state}",
         )
-    return _policy_decision(policy, outlet, card, service, at)
+    return policy_decision(policy, outlet, card.tenant, service, at)
 
 
-def _policy_decision(
-    policy: BusinessPolicy, outlet: OutletFacts, card: CardFacts, service: str, at: str
+def policy_decision(
+    policy: BusinessPolicy, outlet: OutletFacts, card_tenant: str, service: str, at: str
 ) -> Decision:
+    """Step 4 alone: what the policy says for any card of `card_tenant` whose state allows the
+    service (the compliance plane asks it of past policies)."""
     subject = outlet_subject(outlet.id)
-    found = policy.enforcer.explain(subject, outlet.tenant, card.tenant, service, at)
+    found = policy.enforcer.explain(subject, outlet.tenant, card_tenant, service, at)
     if found.deny:
         gids = tuple(line[GID] for line in found.deny)
         return _refuse(Reason.BLOCKED, "a tenant blocked this outlet for this service", gids)
@@ -108,7 +110,7 @@ def _policy_decision(
         marker
         for role in found.roles
         for marker in policy.suspensions.get((role, service), ())
-        if dom_in(outlet.tenant, marker.dom) and dom_in(card.tenant, marker.dom)
+        if dom_in(outlet.tenant, marker.dom) and dom_in(card_tenant, marker.dom)
     ]
     if suspended:
         reason = (

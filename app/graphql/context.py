@@ -48,6 +48,8 @@ class Context:
     # The revision this request's answer reflects: the worker's, once it caught up with a change the
     # request made (Context.run).
     revision: int = 0
+    # The `connection_init` payload of a WebSocket connection (strawberry sets it).
+    connection_params: dict[str, Any] | None = None
     _actor: asyncio.Task | None = field(default=None, repr=False)
     _partner: PartnerCaller | None = field(default=None, repr=False)
 
@@ -82,9 +84,20 @@ class Context:
         actor = await self.actor()
         return await use_case(self.sessions, actor, *args, request_id=self.request_id, **kwargs)
 
+    def _token(self) -> str | None:
+        if self.connection_params is not None:
+            scheme, _, token = str(self.connection_params.get("authorization", "")).partition(" ")
+            return token.strip() or None if scheme.lower() == "bearer" else None
+        return bearer_token(self.request)
+
     async def _authenticate(self) -> Actor:
         async with self.sessions() as session:
-            return await authenticate(session, bearer_token(self.request))
+            return await authenticate(session, self._token())
+
+    async def fresh_actor(self) -> Actor:
+        """The person looked up again (not the one remembered): a long-lived stream asks before every
+        poll, so a revoked token, a deactivation or a removed role ends it."""
+        return await self._authenticate()
 
     async def partner(self) -> PartnerCaller:
         """The outlet a partner system acts as (X-Api-Key); raises UNAUTHENTICATED.

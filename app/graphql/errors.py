@@ -56,9 +56,11 @@ def _input_field(message: str) -> str | None:
 def coded_extensions(error: GraphQLError) -> dict | None:
     """The coded extensions an error reaches the client with, or None when it is a bug (INTERNAL)."""
     original = error.original_error
-    # No original error (parse, validation) or no path (variables that do not coerce to their
-    # types, raised before any resolver runs): the error is about the request, safe to show.
-    if original is None or (error.path is None and not _visible_extensions(original)):
+    # No original error (parse, validation) or a variable that does not coerce to its type (raised
+    # before any resolver runs, without a path): the error is about the request, safe to show. An
+    # exception without a path otherwise is a bug, e.g. one raised by a subscription's stream.
+    coercion = error.path is None and _COERCION.search(error.message) is not None
+    if original is None or (coercion and not _visible_extensions(original)):
         field = _input_field(error.message)
         return {"code": "BAD_INPUT", **({"field": field} if field else {})}
     return _visible_extensions(original)

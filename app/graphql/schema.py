@@ -25,11 +25,13 @@ from app.graphql.mutations.partner_keys import PartnerKeyMutations
 from app.graphql.mutations.principals import PrincipalMutations
 from app.graphql.mutations.tenants import TenantMutations
 from app.graphql.queries.cards import CardQueries
+from app.graphql.queries.compliance import ComplianceQueries
 from app.graphql.queries.grants import GrantQueries
 from app.graphql.queries.outlets import OutletQueries
 from app.graphql.queries.partner_keys import PartnerKeyQueries
 from app.graphql.queries.principals import PrincipalQueries
 from app.graphql.queries.tenants import TenantQueries
+from app.graphql.subscriptions import Subscription
 from app.graphql.times import datetime_scalar
 from app.settings import Settings
 
@@ -40,6 +42,7 @@ QUERY_AREAS: tuple[type, ...] = (
     GrantQueries,
     PartnerKeyQueries,
     CardQueries,
+    ComplianceQueries,
 )
 MUTATION_AREAS: tuple[type, ...] = (
     PrincipalMutations,
@@ -93,6 +96,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True, name_converter=RememberingNameConverter()),
         extensions=[*limit_extensions(settings), CodedMaskErrors],
         scalar_overrides={datetime: datetime_scalar(settings)},

@@ -2,54 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import bindparam, insert, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.audit_chain import GENESIS_HASH, canonical_json, chain_hash, event_time_text, hashed_content
 from app.store.db import take_write_lock
 from app.store.tables import AuditEvent
 
-GENESIS_HASH = "0" * 64
 
-
-def canonical_json(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-def _body(values: Mapping[str, Any], detail: Any) -> dict[str, Any]:
-    body = {
-        "tenant": values["tenant"],
-        "seq": values["seq"],
-        # 2026-11-25T03:00:00.123456Z (as strftime's %Y-%m-%dT%H:%M:%S.%fZ did, at half the cost)
-        "at": values["at"].astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z",
-        "actor": values["actor"],
-        "action": values["action"],
-        "target_type": values["target_type"],
-        "target_id": values["target_id"],
-        "decision": values["decision"],
-        "reason": values["reason"],
-        "detail": detail,
-        "request_id": values["request_id"],
-    }
-    # Hashed only when present, so the events written before the column existed verify unchanged.
-    if values.get("credential") is not None:
-        body["credential"] = values["credential"]
-    return body
-
-
-def event_body(event: AuditEvent) -> dict[str, Any]:
-    """The hashed content of a stored event: everything but its own hash."""
-    return _body(event.model_dump(), orjson.loads(event.detail))
-
-
-def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode() + canonical_json(body)).hexdigest()
+def event_content(event: AuditEvent) -> bytes:
+    """What a stored event's hash covers (app/domain/audit_chain.py)."""
+    fields = event.model_dump()
+    fields["at"] = event_time_text(event.at)
+    return hashed_content(fields, event.detail.encode())
 
 
 def chain_lock_key(tenant: str) -> str:
@@ -101,10 +70,11 @@ def event_row(
 ) -> dict[str, Any]:
     """The column values of the event that follows `head` (last seq, last hash) in `tenant`'s chain.
 
-    The hash covers the detail as given; it is stored as canonical JSON, which reads back to the
-    same canonical bytes, so `event_body` of the stored row hashes the same.
+    The detail is stored as canonical JSON and hashed as stored, so `event_content` of the stored
+    row hashes the same.
     """
     seq, prev_hash = head
+    stored_detail = canonical_json(detail or {})
     row = {
         "tenant": tenant,
         "seq": seq + 1,
@@ -118,10 +88,11 @@ def event_row(
         "target_id": target_id,
         "decision": decision,
         "reason": reason,
-        "detail": canonical_json(detail or {}).decode(),
+        "detail": stored_detail.decode(),
         "request_id": request_id,
     }
-    row["hash"] = chain_hash(prev_hash, _body(row, detail or {}))
+    hashed = {**row, "at": event_time_text(row["at"])}
+    row["hash"] = chain_hash(prev_hash, hashed_content(hashed, stored_detail))
     return row
 
 

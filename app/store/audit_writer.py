@@ -36,7 +36,8 @@ from typing import Any
 from sqlalchemy import Dialect, Engine, bindparam, func, insert, select
 from sqlalchemy.pool import PoolProxiedConnection
 
-from app.store.audit import CHAIN_HEAD, GENESIS_HASH, chain_lock_key, event_row
+from app.domain.audit_chain import GENESIS_HASH
+from app.store.audit import CHAIN_HEAD, chain_lock_key, event_row
 from app.store.db import SQLITE_WAL_SIZE_LIMIT, make_sync_engine
 from app.store.driver_sql import DriverSQL
 from app.store.tables import AuditEvent

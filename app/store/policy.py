@@ -21,19 +21,32 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Dialect, Table, bindparam, delete, event, func, insert, text
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    String,
+    Table,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    text,
+)
 from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.store.db import WriteSession
 from app.store.driver_sql import DriverSQL
-from app.store.tables import PolicyChange, PolicyLine
-from app.store.tables.common import utcnow
+from app.store.tables import PolicyChange, PolicyLine, PolicyLineEnded
+from app.store.tables.common import UTCDateTime, utcnow
 
 CASBIN_PTYPES = ("p", "g")
 NOTIFY_CHANNEL = "ssc_policy"
@@ -157,19 +170,27 @@ def _rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-async def add_lines(session: AsyncSession, lines: Sequence[ProjectedLine]) -> None:
-    """Insert lines and their log entries with two executemany statements (bulk grants are large)."""
+async def add_lines(session: AsyncSession, lines: Sequence[ProjectedLine], *, by: str) -> None:
+    """Insert lines, dated and signed by the actor `by`, and their log entries with two executemany
+    statements (bulk grants are large)."""
     if not lines:
         return
     await _lock_log(session)
-    await _insert_many(session, PolicyLine.__table__, [line.row() for line in lines])
+    stamp = {"added_at": utcnow(), "added_by": by}
+    await _insert_many(session, PolicyLine.__table__, [line.row() | stamp for line in lines])
     await _log(session, "add", [(x.ptype, x.rule) for x in lines])
 
 
 async def remove_source_lines(
-    session: AsyncSession, *, source: str, source_ids: Iterable[str], ptypes: Sequence[str] | None = None
+    session: AsyncSession,
+    *,
+    source: str,
+    source_ids: Iterable[str],
+    by: str,
+    ptypes: Sequence[str] | None = None,
 ) -> int:
-    """Remove every line projected from the given rows; returns how many were removed."""
+    """Remove every line projected from the given rows, ended by the actor `by` (they move to
+    `policy_line_ended`); returns how many were removed."""
     ids = list(source_ids)
     if not ids:
         return 0
@@ -198,13 +219,39 @@ async def remove_source_lines(
     await _lock_log(session)
     await _log(session, "remove", [(x.ptype, line_rule(x)) for x in lines])
     line_ids = [line.id for line in lines]
+    connection = await session.connection()
+    now = utcnow()
     for start in range(0, len(line_ids), 10_000):
-        await session.exec(
-            delete(PolicyLine)
-            .where(PolicyLine.id.in_(line_ids[start : start + 10_000]))
-            .execution_options(synchronize_session=False)
-        )
+        await connection.run_sync(end_lines_sync, line_ids[start : start + 10_000], now, by)
     return len(lines)
+
+
+_LINE_FIELDS = (
+    "ptype",
+    "v0",
+    "v1",
+    "v2",
+    "v3",
+    "v4",
+    "v5",
+    "v6",
+    "source",
+    "source_id",
+    "added_at",
+    "added_by",
+)
+
+
+def end_lines_sync(connection: Connection, line_ids: Sequence[int], at: datetime, by: str | None) -> None:
+    """Move lines from `policy_line` to `policy_line_ended`, ended at `at` by `by`."""
+    line, ended = PolicyLine.__table__, PolicyLineEnded.__table__
+    moved = select(
+        *(line.c[name] for name in _LINE_FIELDS),
+        literal(at, UTCDateTime).label("removed_at"),
+        literal(by, String).label("removed_by"),
+    ).where(line.c.id.in_(line_ids))
+    connection.execute(insert(ended).from_select([*_LINE_FIELDS, "removed_at", "removed_by"], moved))
+    connection.execute(delete(line).where(line.c.id.in_(line_ids)))
 
 
 def log_changes_sync(connection: Connection, op: str, changes: Sequence[tuple[str, Rule]]) -> None:

@@ -47,7 +47,7 @@ async def test_casbin_reads_the_live_policy_through_the_adapter(sessions, db_url
         ProjectedLine("c", ("cn/440000", "hotline", "info_inquiry"), "ceiling", "3"),
     ]
     async with sessions() as session, session.begin():
-        await policy.add_lines(session, lines)
+        await policy.add_lines(session, lines, by="test")
     engine = make_sync_engine(db_url)
     e = oracle(engine)
     state = BusinessPolicy()

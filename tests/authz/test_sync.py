@@ -34,7 +34,7 @@ PROPAGATION_LIMIT_S = 5
 
 async def _add(sessions, rule=RULE, source_id="42"):
     async with sessions() as session, session.begin():
-        await policy.add_lines(session, [ProjectedLine("p", rule, "grant", source_id)])
+        await policy.add_lines(session, [ProjectedLine("p", rule, "grant", source_id)], by="test")
 
 
 async def test_tailer_loads_then_applies_changes_in_order(sessions, db_url):
@@ -45,7 +45,7 @@ async def test_tailer_loads_then_applies_changes_in_order(sessions, db_url):
     assert state.enforcer.enforce(*REQUEST)
     assert await tailer.catch_up() == 0  # the snapshot already reflects the log
     async with sessions() as session, session.begin():
-        assert await policy.remove_source_lines(session, source="grant", source_ids=["42"]) == 1
+        assert await policy.remove_source_lines(session, source="grant", source_ids=["42"], by="test") == 1
     assert await tailer.catch_up() == 1
     assert not state.enforcer.enforce(*REQUEST)
 
@@ -63,7 +63,7 @@ async def test_revocation_reaches_another_process(sessions, db_url):
     try:
         assert worker.stdout.readline().split() == ["ready", "True"], worker.stderr.read()
         async with sessions() as session, session.begin():
-            await policy.remove_source_lines(session, source="grant", source_ids=["42"])
+            await policy.remove_source_lines(session, source="grant", source_ids=["42"], by="test")
         committed = time.time()
         line = await asyncio.wait_for(asyncio.to_thread(worker.stdout.readline), PROPAGATION_LIMIT_S)
         word, decision, seen = line.split()
@@ -88,7 +88,7 @@ async def test_concurrent_writers_never_leave_a_gap_behind_the_tailer(pg_url):
         for i in range(10):
             async with sessions() as session, session.begin():
                 rule = (f"outlet:w{n}", "cn", "info_inquiry", "allow", "a", "z", f"{n}-{i}")
-                await policy.add_lines(session, [ProjectedLine("p", rule, "grant", f"{n}-{i}")])
+                await policy.add_lines(session, [ProjectedLine("p", rule, "grant", f"{n}-{i}")], by="test")
                 await asyncio.sleep(rng.random() * 0.01)  # commit late, after others took ids
 
     async def tailer() -> None:
@@ -144,7 +144,7 @@ async def test_own_changes_are_applied_from_memory_in_log_order(sessions, db_url
     with policy.collect_changes() as own:
         await _add(sessions, _rule("2"), "2")
         async with sessions() as session, session.begin():  # rolled back: never collected
-            await policy.add_lines(session, [ProjectedLine("p", _rule("x"), "grant", "x")])
+            await policy.add_lines(session, [ProjectedLine("p", _rule("x"), "grant", "x")], by="test")
             await session.rollback()
         await _add(sessions, _rule("3"), "3")
     await _add(sessions, _rule("4"), "4")  # another worker's change, after ours

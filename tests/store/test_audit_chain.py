@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import orjson
 from sqlmodel import select
 
-from app.store.audit import GENESIS_HASH, append_event, chain_hash, event_body, event_row
+from app.domain.audit_chain import GENESIS_HASH, chain_hash
+from app.store.audit import append_event, event_content, event_row
 from app.store.tables import AuditEvent
 
 
@@ -33,7 +34,7 @@ async def test_events_form_one_chain_per_tenant(sessions):
         assert cur.prev_hash == prev.hash
     # The stored hash is reproducible from what was read back (timestamps survive the round trip).
     for event in events:
-        assert event.hash == chain_hash(event.prev_hash, event_body(event))
+        assert event.hash == chain_hash(event.prev_hash, event_content(event))
     gz = [e for e in events if e.tenant == "cn/440000/440100"]
     assert gz[0].seq == 1 and gz[0].prev_hash == GENESIS_HASH
 
@@ -44,7 +45,7 @@ async def test_altering_an_event_breaks_its_hash(sessions):
             session, tenant="cn", actor="t", action="x", target_type="t", target_id="1", detail={"after": "a"}
         )
     event.detail = orjson.dumps({"after": "b"}).decode()
-    assert chain_hash(event.prev_hash, event_body(event)) != event.hash
+    assert chain_hash(event.prev_hash, event_content(event)) != event.hash
 
 
 async def test_concurrent_writers_share_one_chain_without_collisions(sessions):

@@ -11,7 +11,8 @@ import time
 
 from sqlmodel import func, select
 
-from app.store.audit import GENESIS_HASH, append_event, chain_hash, event_body
+from app.domain.audit_chain import GENESIS_HASH, chain_hash
+from app.store.audit import append_event, event_content
 from app.store.audit_writer import AuditWriter
 from app.store.db import make_async_engine, make_session_factory
 from app.store.tables import AuditEvent
@@ -45,7 +46,7 @@ def assert_intact(events: list[AuditEvent]) -> None:
         for prev, cur in itertools.pairwise(chain):
             assert cur.prev_hash == prev.hash
         for event in chain:
-            assert event.hash == chain_hash(event.prev_hash, event_body(event))
+            assert event.hash == chain_hash(event.prev_hash, event_content(event))
 
 
 async def test_concurrent_appends_are_committed_in_batches_as_intact_chains(sessions, db_url):

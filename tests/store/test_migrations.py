@@ -1,3 +1,4 @@
+import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -36,3 +37,39 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
 
 def test_postgres_database_is_migrated(pg_url):
     assert migrate.current_revision(pg_url) == migrate.head_revision()
+
+
+def test_policy_history_is_dated_from_the_change_log(tmp_path):
+    """Migration 0006 dates the lines already there by their last `add` in the log, and turns every
+    line added and removed since into a `policy_line_ended` row."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "0005")
+    engine = make_sync_engine(url)
+    times = [f"2026-0{m}-01 00:00:00.000000" for m in range(1, 5)]
+    grant_a = ["outlet:a", "cn/440000", "password_change", "allow", "2026-01-01T00:00:00Z", "9999", "1"]
+    group_b = ["outlet:b", "kind:bank_outlet", "cn/440000"]
+    log = [
+        ("add", "p", grant_a, times[0]),
+        ("add", "g", group_b, times[1]),
+        ("remove", "p", grant_a, times[2]),
+    ]
+    with engine.begin() as connection:
+        for op, ptype, rule, at in log:
+            connection.exec_driver_sql(
+                "INSERT INTO policy_change (op, ptype, rule, at) VALUES (?, ?, ?, ?)",
+                (op, ptype, orjson.dumps(rule).decode(), at),
+            )
+        connection.exec_driver_sql(
+            "INSERT INTO policy_line (ptype, v0, v1, v2, source, source_id) "
+            "VALUES ('g', ?, ?, ?, 'outlet', 'b')",
+            tuple(group_b),
+        )
+    migrate.upgrade(url)
+    with engine.connect() as connection:
+        live = connection.exec_driver_sql("SELECT v0, added_at, added_by FROM policy_line").all()
+        ended = connection.exec_driver_sql(
+            "SELECT v0, v6, source, source_id, added_at, removed_at FROM policy_line_ended"
+        ).all()
+    engine.dispose()
+    assert live == [("outlet:b", times[1], None)]
+    assert ended == [("outlet:a", "1", "grant", "1", times[0], times[2])]

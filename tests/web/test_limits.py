@@ -62,7 +62,11 @@ def test_production_turns_off_introspection_and_graphiql(db_url):
     with serve(
         create_app(
             Settings(
-                database_url=db_url, env="production", data_key="x" * 43 + "=", lookup_key="y" * 43 + "="
+                database_url=db_url,
+                env="production",
+                data_key="x" * 43 + "=",
+                lookup_key="y" * 43 + "=",
+                audit_signing_key="z" * 43 + "=",
             )
         )
     ) as url:
@@ -89,7 +93,11 @@ def test_production_gives_no_field_suggestions(db_url, query):
     """The security review (issue 11, item 11): "Did you mean 'issueToken'?" handed the schema to
     anyone without credentials although introspection is off."""
     production = Settings(
-        database_url=db_url, env="production", data_key="x" * 43 + "=", lookup_key="y" * 43 + "="
+        database_url=db_url,
+        env="production",
+        data_key="x" * 43 + "=",
+        lookup_key="y" * 43 + "=",
+        audit_signing_key="z" * 43 + "=",
     )
     with serve(create_app(production)) as url:
         answer = post(url, query).json()

@@ -14,8 +14,8 @@ import re
 import orjson
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.domain.audit_chain import canonical_json
 from app.ops.errors import OpsError
-from app.store.audit import canonical_json
 from app.store.crypto import FieldCipher
 from app.store.tables import IdempotencyRecord
 

@@ -156,7 +156,9 @@ async def generate(
                 for i in range(min(BATCH, outlets - start))
             ]
             await session.exec(insert(Outlet), params=[r for r, _ in rows])
-            await policy.add_lines(session, [outlet_group_line(r["id"], r["kind"], path) for r, path in rows])
+            await policy.add_lines(
+                session, [outlet_group_line(r["id"], r["kind"], path) for r, path in rows], by=ACTOR
+            )
             progress(len(rows))
         generated = synthetic_cards(rng, issuers, cards, first_card)
         if csv_path is not None:

@@ -166,6 +166,7 @@ async def bulk_grant(
                     grant_line(NewGrant(gid, outlet_id, service, valid_from, valid_until), tenant)
                     for gid, outlet_id in inserted
                 ],
+                by=actor.label,
             )
         first, last = inserted[0][0], inserted[-1][0]
         await append_event(

@@ -179,6 +179,7 @@ async def _apply_bulk_decision(
                 grant_line(NewGrant(gid, outlet_id, service, nbf, exp, kind), tenant)
                 for gid, outlet_id, kind, service, nbf, exp in changed
             ],
+            by=actor.label,
         )
     await append_event(
         session,

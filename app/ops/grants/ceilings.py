@@ -55,12 +55,12 @@ async def set_ceiling(
         session.add(row)
     else:
         row.version += 1
-        await policy.remove_source_lines(session, source="ceiling", source_ids=[str(row.id)])
+        await policy.remove_source_lines(session, source="ceiling", source_ids=[str(row.id)], by=actor)
     row.services = " ".join(sorted(allowed))
     row.set_by = set_by
     row.updated_at = datetime.now(UTC)
     await session.flush()
-    await policy.add_lines(session, [ceiling_line(tenant.path, kind, allowed, row.id)])
+    await policy.add_lines(session, [ceiling_line(tenant.path, kind, allowed, row.id)], by=actor)
     suspended = await _suspend_grants_above(
         session, tenant, kind, actor=actor, credential=credential, request_id=request_id
     )

@@ -203,7 +203,7 @@ async def grant_service(
     session.add(row)
     await session.flush()
     if not proposed:
-        await policy.add_lines(session, [grant_line(row, tenant.path)])
+        await policy.add_lines(session, [grant_line(row, tenant.path)], by=actor)
     await append_event(
         session,
         tenant=tenant.path,
@@ -261,14 +261,14 @@ async def _transition(
 ) -> Grant:
     """Move a grant to `new_state`: the row, its lines (allow line or suspension mark), the audit event."""
     before = grant_snapshot(row)
-    await policy.remove_source_lines(session, source="grant", source_ids=[str(row.id)])
+    await policy.remove_source_lines(session, source="grant", source_ids=[str(row.id)], by=actor)
     row.state, row.state_reason = new_state, why
     row.version += 1
     row.updated_at = datetime.now(UTC)
     if new_state == "active":
-        await policy.add_lines(session, [grant_line(row, tenant.path)])
+        await policy.add_lines(session, [grant_line(row, tenant.path)], by=actor)
     elif new_state == "suspended":
-        await policy.add_lines(session, [suspension_line(row, tenant.path, reason_code)])
+        await policy.add_lines(session, [suspension_line(row, tenant.path, reason_code)], by=actor)
     await append_event(
         session,
         tenant=tenant.path,
@@ -367,7 +367,7 @@ async def end_above_ceiling(
     active = [str(g.id) for g, _, _ in found if g.state == "active"]
     for start in range(0, len(active), BULK_CHUNK):
         await policy.remove_source_lines(
-            session, source="grant", source_ids=active[start : start + BULK_CHUNK]
+            session, source="grant", source_ids=active[start : start + BULK_CHUNK], by=actor
         )
     marks = []
     events: dict[tuple[str, str, str], list[int]] = {}
@@ -381,7 +381,7 @@ async def end_above_ceiling(
         grant.version += 1
         grant.updated_at = now
         events.setdefault((path, action, why), []).append(grant.id)
-    await policy.add_lines(session, marks)
+    await policy.add_lines(session, marks, by=actor)
     for (path, action, why), ids in events.items():
         await append_event(
             session,

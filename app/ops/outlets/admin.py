@@ -129,7 +129,9 @@ async def create_outlet(
             )
             session.add(row)
             await session.flush()
-            await policy.add_lines(session, [outlet_group_line(row.id, row.kind, tenant_path)])
+            await policy.add_lines(
+                session, [outlet_group_line(row.id, row.kind, tenant_path)], by=actor.label
+            )
             await append_event(
                 session,
                 tenant=tenant_path,
@@ -236,8 +238,10 @@ async def update_outlet(
                 session, unfit, why, actor=actor.label, credential=actor.credential, request_id=request_id
             )
         if moved or new_kind:
-            await policy.remove_source_lines(session, source="outlet", source_ids=[row.id])
-            await policy.add_lines(session, [outlet_group_line(row.id, fields.kind, new_path)])
+            await policy.remove_source_lines(session, source="outlet", source_ids=[row.id], by=actor.label)
+            await policy.add_lines(
+                session, [outlet_group_line(row.id, fields.kind, new_path)], by=actor.label
+            )
         for key, column in COLUMNS.items():
             setattr(row, column, wanted[key])
         row.tenant_id = tenant.id

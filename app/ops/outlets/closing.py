@@ -102,7 +102,7 @@ async def close_outlet_row(
     ).all()
     for key in keys:
         key.revoked_at = now
-    await policy.remove_source_lines(session, source="outlet", source_ids=[row.id])
+    await policy.remove_source_lines(session, source="outlet", source_ids=[row.id], by=actor)
     row.status, row.version, row.updated_at = "closed", row.version + 1, now
     await append_event(
         session,

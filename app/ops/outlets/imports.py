@@ -243,7 +243,9 @@ async def import_outlets(
             ]
             await session.exec(insert(Outlet), params=records)
             await policy.add_lines(
-                session, [outlet_group_line(r.fields.id, r.fields.kind, r.fields.tenant.path) for r in rows]
+                session,
+                [outlet_group_line(r.fields.id, r.fields.kind, r.fields.tenant.path) for r in rows],
+                by=actor.label,
             )
             await _audit_creations(session, actor, rows, records, request_id)
     except IntegrityError:

@@ -178,19 +178,19 @@ async def _apply_outlet(session, spec: OutletSpec, change: Change, tenants, outl
         row = Outlet(id=spec.id, tenant_id=tenant.id, **{k: v for k, v in wanted.items() if k != "tenant"})
         session.add(row)
         await session.flush()
-        await policy.add_lines(session, [outlet_group_line(row.id, row.kind, spec.tenant)])
+        await policy.add_lines(session, [outlet_group_line(row.id, row.kind, spec.tenant)], by=ACTOR)
         revoked: list[int] = []
     else:
         revoked = []
         if "tenant" in change.fields or "kind" in change.fields or "status" in change.fields:
             # The kind group line names tenant and kind; a move also ends the old tenant's grants.
-            await policy.remove_source_lines(session, source="outlet", source_ids=[row.id])
+            await policy.remove_source_lines(session, source="outlet", source_ids=[row.id], by=ACTOR)
             if "tenant" in change.fields:
                 live = [grant.id for grant, _ in await live_grants(session, row.id)]
                 revoked = await revoke_grants(
                     session, live, f"outlet moved to {spec.tenant} by {spec.source}", actor=ACTOR
                 )
-            await policy.add_lines(session, [outlet_group_line(row.id, spec.kind, spec.tenant)])
+            await policy.add_lines(session, [outlet_group_line(row.id, spec.kind, spec.tenant)], by=ACTOR)
         for name, (_, new) in change.fields.items():
             if name == "tenant":
                 row.tenant_id = tenant.id

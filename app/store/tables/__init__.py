@@ -1,6 +1,13 @@
 """All tables; importing this package registers them on `SQLModel.metadata`."""
 
-from app.store.tables.audit import AuditEvent, PolicyChange, PolicyLine
+from app.store.tables.audit import (
+    AuditArchive,
+    AuditCheckpoint,
+    AuditEvent,
+    PolicyChange,
+    PolicyLine,
+    PolicyLineEnded,
+)
 from app.store.tables.cards import Card
 from app.store.tables.grants import Grant
 from app.store.tables.idempotency import IdempotencyRecord
@@ -8,6 +15,8 @@ from app.store.tables.principals import PartnerKey, PersonalToken, Principal, Ro
 from app.store.tables.tenancy import Ceiling, Outlet, OutletBlock, Tenant
 
 __all__ = [
+    "AuditArchive",
+    "AuditCheckpoint",
     "AuditEvent",
     "Card",
     "Ceiling",
@@ -19,6 +28,7 @@ __all__ = [
     "PersonalToken",
     "PolicyChange",
     "PolicyLine",
+    "PolicyLineEnded",
     "Principal",
     "RoleAssignment",
     "Tenant",

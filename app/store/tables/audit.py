@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.store.tables.common import UTCDateTime, utcnow
@@ -43,11 +43,56 @@ class AuditEvent(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=64)
 
 
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed statement of every chain's head at one time (app/ops/compliance/checkpoints.py): a
+    writer to the database alone cannot rewrite the events it covers without the signature failing."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # "scheduled" (the workers' timer), "manual" (`ssc audit checkpoint`) or "archive" (the boundary
+    # `ssc audit archive` leaves).
+    kind: str = Field(max_length=16)
+    # The highest audit_event id written when the heads were read: the timer signs again only after it.
+    through_event: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Canonical JSON list of {tenant, seq, hash, at}, exactly as signed.
+    heads: str = Field(sa_column=Column(Text, nullable=False))
+    key: str = Field(max_length=80)  # the signing key's fingerprint
+    signature: str = Field(max_length=128)
+
+
+class AuditArchive(SQLModel, table=True):
+    """Where a tenant's chain goes on after `ssc audit archive` moved its older events to a file: the
+    last archived event, signed in an archive checkpoint, which the first remaining event must name."""
+
+    __tablename__ = "audit_archive"
+    __table_args__ = (UniqueConstraint("tenant", "seq", name="uq_audit_archive_tenant_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=64)
+    seq: int
+    hash: str = Field(max_length=64)
+    checkpoint_id: int = Field(sa_column=Column(BIG_ID, ForeignKey("audit_checkpoint.id"), nullable=False))
+    file: str = Field(max_length=255)
+    events: int
+    archived_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
 class PolicyLine(SQLModel, table=True):
-    """The current business-plane policy: the projection of grants, outlets and blocks."""
+    """The current business-plane policy: the projection of grants, outlets and blocks.
+
+    Each line says when it was added and by whom; when it is removed it moves to `policy_line_ended`
+    with the time and the remover, so the policy as it stood at any past time is the lines added by
+    then and not yet removed (app/ops/compliance/history.py)."""
 
     __tablename__ = "policy_line"
-    __table_args__ = (Index("ix_policy_line_source", "source", "source_id"),)
+    __table_args__ = (
+        Index("ix_policy_line_source", "source", "source_id"),
+        # The compliance queries: a service's lines (p, s), an outlet's group (g), a tenant's outlets.
+        Index("ix_policy_line_ptype_v2", "ptype", "v2"),
+        Index("ix_policy_line_ptype_v0", "ptype", "v0"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ptype: str = Field(max_length=4)
@@ -58,9 +103,44 @@ class PolicyLine(SQLModel, table=True):
     v4: str | None = Field(default=None, max_length=32)
     v5: str | None = Field(default=None, max_length=32)
     v6: str | None = Field(default=None, max_length=32)
-    # What the line projects: "grant", "outlet" (its kind group) or "block", and that row's id.
+    # What the line projects: "grant", "outlet" (its kind group), "block" or "ceiling", and that row's id.
     source: str = Field(max_length=16)
     source_id: str = Field(max_length=64)
+    added_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False, default=utcnow)
+    )
+    # The actor of the change that added it (as in its audit event); None: added before history was
+    # kept (migration 0006 dates those lines from the change log) or through the Casbin adapter.
+    added_by: str | None = Field(default=None, max_length=96)
+
+
+class PolicyLineEnded(SQLModel, table=True):
+    """A policy line that was removed: its fields as they were in `policy_line`, and when and by
+    whom it ended. Never updated or deleted: it is the policy's history. (Its own ids: SQLite may
+    give a removed line's id to the next line added.)"""
+
+    __tablename__ = "policy_line_ended"
+    __table_args__ = (
+        Index("ix_policy_line_ended_ptype_v2", "ptype", "v2"),
+        Index("ix_policy_line_ended_ptype_v0", "ptype", "v0"),
+        Index("ix_policy_line_ended_source", "source", "source_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True))
+    ptype: str = Field(max_length=4)
+    v0: str = Field(max_length=96)
+    v1: str = Field(max_length=96)
+    v2: str = Field(max_length=96)
+    v3: str | None = Field(default=None, max_length=32)
+    v4: str | None = Field(default=None, max_length=32)
+    v5: str | None = Field(default=None, max_length=32)
+    v6: str | None = Field(default=None, max_length=32)
+    source: str = Field(max_length=16)
+    source_id: str = Field(max_length=64)
+    added_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    added_by: str | None = Field(default=None, max_length=96)
+    removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    removed_by: str | None = Field(default=None, max_length=96)
 
 
 class PolicyChange(SQLModel, table=True):

@@ -8,8 +8,9 @@ import time
 import pytest
 from sqlmodel import func, select
 
+from app.domain.audit_chain import GENESIS_HASH, chain_hash
 from app.ops.outlets.imports import MAX_BYTES, MAX_ROWS
-from app.store.audit import GENESIS_HASH, chain_hash, event_body
+from app.store.audit import event_content
 from app.store.tables import AuditEvent, Outlet, PolicyLine
 from tests.api.conftest import error_code
 from tests.api.outlet_helpers import GZ, SZ, TH, db_state
@@ -80,7 +81,7 @@ async def assert_chains_intact(sessions) -> None:
         prev_hash, seq = GENESIS_HASH, 0
         for e in chain:
             assert (e.seq, e.prev_hash) == (seq + 1, prev_hash), tenant
-            assert e.hash == chain_hash(e.prev_hash, event_body(e))
+            assert e.hash == chain_hash(e.prev_hash, event_content(e))
             prev_hash, seq = e.hash, e.seq
 
 

@@ -1,21 +1,17 @@
-"""The `ssc` command."""
+"""The `ssc` commands of the platform's everyday operation: migrate, serve, tenants, tokens, demo,
+cards, keys, idempotency."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from app.domain.errors import DomainError
+from app.cli.common import err, fail, out, progress_bar, run_with_db
 from app.settings import get_settings, resolve_keys
 from app.store import migrate as migrations
 from app.store.crypto import FieldCipher
-from app.store.db import make_async_engine, make_session_factory
 
 cli = typer.Typer(
     help="ssc: social security card service-extension platform.",
@@ -34,35 +30,6 @@ cli.add_typer(demo_cli, name="demo")
 cli.add_typer(cards_cli, name="cards")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(idempotency_cli, name="idempotency")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-T = TypeVar("T")
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _run_with_db(work: Callable[..., Awaitable[T]]) -> T:
-    """Run an async use case against the configured database, refusing an unmigrated one."""
-    settings = get_settings()
-    current, head = migrations.current_revision(settings.database_url), migrations.head_revision()
-    if current != head:
-        raise _fail(f"the database is at revision {current or 'empty'}, not {head}: run `ssc migrate` first")
-
-    async def main() -> T:
-        engine = make_async_engine(settings.database_url)
-        try:
-            return await work(make_session_factory(engine))
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(main())
-    except DomainError as e:
-        raise _fail(f"{e.message} [{e.code}]") from None
 
 
 @cli.command()
@@ -106,17 +73,17 @@ def tenants_apply(
     from app.ops.tenants.files import TenantFileError
 
     if not directory.exists():
-        raise _fail(f"{directory} does not exist")
+        raise fail(f"{directory} does not exist")
     try:
-        plan = _run_with_db(
+        plan = run_with_db(
             lambda sessions: apply_tenant_files(sessions, directory, dry_run=dry_run, prune=prune)
         )
     except TenantFileError as e:
         for problem in e.problems:
             err.print(f"[red]error:[/red] {problem}", highlight=False)
-        raise _fail("the tenant files were refused; nothing was written") from None
+        raise fail("the tenant files were refused; nothing was written") from None
     except PruneRefused as e:
-        raise _fail(f"{e}; nothing was written") from None
+        raise fail(f"{e}; nothing was written") from None
     for change in plan.changes:
         if change.action != "unchanged":
             out.print(change.describe(), highlight=False)
@@ -141,7 +108,7 @@ def tokens_create(
     """Create a person with a role in a tenant and print their bearer token (shown only this once)."""
     from app.ops.principals.credentials import create_principal_with_token
 
-    issued = _run_with_db(
+    issued = run_with_db(
         lambda sessions: create_principal_with_token(
             sessions, tenant_path=tenant, role=role, name=name, days=days
         )
@@ -168,10 +135,8 @@ def demo_generate(
     from app.ops.demo.generate import generate
 
     cipher = FieldCipher(*resolve_keys(get_settings()))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err) as bar:
-        task = bar.add_task("generating", total=cards + outlets)
-        summary = _run_with_db(
+    with progress_bar("generating", cards + outlets) as advance:
+        summary = run_with_db(
             lambda sessions: generate(
                 sessions,
                 cipher,
@@ -179,7 +144,7 @@ def demo_generate(
                 outlets=outlets,
                 seed=seed,
                 csv_path=csv,
-                progress=lambda n: bar.advance(task, n),
+                progress=advance,
             )
         )
     where = f" to {csv}" if csv else ""
@@ -205,14 +170,14 @@ def demo_partner(
 
     settings = get_settings()
     if settings.env == "production":
-        raise _fail("ssc demo partner makes test grants and cards: not in production")
+        raise fail("ssc demo partner makes test grants and cards: not in production")
     cipher = FieldCipher(*resolve_keys(settings))
     try:
-        start = _run_with_db(
+        start = run_with_db(
             lambda sessions: partner_quick_start(sessions, cipher, outlet, service=service, seed=seed)
         )
     except OpsError as e:
-        raise _fail(f"{e.message} [{e.code}]") from None
+        raise fail(f"{e.message} [{e.code}]") from None
     card = start.card
     url = f"http://{settings.host}:{settings.port}/graphql"
     err.print(
@@ -256,27 +221,25 @@ def cards_import(
     from app.ops.cards.imports.importer import MODES, CardFileError, import_cards
 
     if not file.is_file():
-        raise _fail(f"{file} is not a file")
+        raise fail(f"{file} is not a file")
     cipher = FieldCipher(*resolve_keys(get_settings()))
     with file.open("rb") as fh:  # for the progress bar: lines, counted in C
         total = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) - 1
     started = time.perf_counter()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
-        with Progress(*columns, console=err) as bar:
-            task = bar.add_task("importing", total=max(total, 0))
-            summary = _run_with_db(
+        with progress_bar("importing", max(total, 0)) as advance:
+            summary = run_with_db(
                 lambda sessions: import_cards(
                     sessions,
                     cipher,
                     file,
                     batch_size=batch,
-                    progress=lambda n: bar.advance(task, n),
+                    progress=advance,
                     workers=workers,
                 )
             )
     except CardFileError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     elapsed = time.perf_counter() - started
     for problem in summary.problems:
         err.print(f"{file}: {problem}", highlight=False)
@@ -309,9 +272,9 @@ def keys_create(
             )
 
     try:
-        issued = _run_with_db(work)
+        issued = run_with_db(work)
     except OpsError as e:
-        raise _fail(f"{e.message} [{e.code}]") from None
+        raise fail(f"{e.message} [{e.code}]") from None
     err.print(
         f"key {issued.prefix}… for outlet {issued.outlet_id}, expires {issued.expires_at:%Y-%m-%d}."
         " Store it now: it is not kept and cannot be shown again."
@@ -336,9 +299,9 @@ def keys_revoke(
             )
 
     try:
-        view = _run_with_db(work)
+        view = run_with_db(work)
     except OpsError as e:
-        raise _fail(f"{e.message} [{e.code}]") from None
+        raise fail(f"{e.message} [{e.code}]") from None
     err.print(f"key {view.row.prefix}… (id {view.row.id}) of outlet {view.row.outlet_id} revoked.")
 
 
@@ -358,9 +321,5 @@ def idempotency_purge(
 
     hours = get_settings().idempotency_retention_hours if older_than_hours is None else older_than_hours
     cutoff = datetime.now(UTC) - timedelta(hours=hours)
-    deleted = _run_with_db(lambda sessions: purge_idempotency_records(sessions, older_than=cutoff))
+    deleted = run_with_db(lambda sessions: purge_idempotency_records(sessions, older_than=cutoff))
     out.print(f"purged {deleted} idempotency records older than {cutoff:%Y-%m-%dT%H:%M:%SZ} ({hours} h)")
-
-
-def main() -> None:
-    cli()
