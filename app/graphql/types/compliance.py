@@ -38,11 +38,25 @@ class Authority:
     covers_cards_of: str = strawberry.field(
         description="The department whose cards (its area and below) the grant or rule covers."
     )
+    in_force_since: datetime | None = strawberry.field(
+        description="When the grant's policy line was put in force (approval, resumption); empty for a "
+        "statutory rule."
+    )
+    put_in_force_by: str | None = strawberry.field(
+        description="Who put it in force, as the audit trail names them; empty for a statutory rule or a "
+        "line from before the history was kept."
+    )
 
     @classmethod
     def of(cls, via: Via) -> Authority:
         grant = Grant.from_view(via.grant) if via.grant else None
-        return cls(grant=grant, statutory_rule=via.statutory, covers_cards_of=via.scope)
+        return cls(
+            grant=grant,
+            statutory_rule=via.statutory,
+            covers_cards_of=via.scope,
+            in_force_since=via.since,
+            put_in_force_by=via.by,
+        )
 
 
 @strawberry.type(description="An outlet that could perform the card service asked about, and why.")

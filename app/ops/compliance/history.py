@@ -33,7 +33,8 @@ from app.store.policy_history import VALUES, lines_at, subtree_of, values_at
 from app.store.tables import Outlet, PolicyLine, PolicyLineEnded, Tenant
 
 # A past time is read as of the whole second it names for grant windows (policy times count
-# seconds), and to the microsecond for which lines were in force.
+# seconds), and to the microsecond for which lines were in force. "Now" may run a little ahead of
+# this worker's clock (another worker's, the caller's): that much of the future is still the present.
 FUTURE_SLACK = timedelta(seconds=5)
 _CHUNK = 10_000
 
@@ -46,6 +47,9 @@ class Via:
     grant: GrantView | None
     statutory: str | None  # builtin:... when a statutory rule allowed it
     scope: str  # the tenant whose cards it covers (the line's domain)
+    # When its policy line was put in force, and by whom (None: a statutory rule, in force always).
+    since: datetime | None = None
+    by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -208,13 +212,26 @@ async def _members(session: AsyncSession, at: datetime, allow: Sequence[Line]) -
     return list(found.values())
 
 
-async def _vias(session: AsyncSession, lines: Sequence[Line]) -> dict[str, Via]:
-    """gid -> how to show it: the grant's view, or the statutory rule."""
+async def _vias(session: AsyncSession, lines: Sequence[Line], at: datetime) -> dict[str, Via]:
+    """gid -> how to show it: the grant's view, or the statutory rule, and its line's life at `at`."""
     gids = {line[GID]: line for line in lines}
-    grants = {str(v.grant.id): v for v in await views(session, [int(g) for g in gids if g.isdigit()])}
-    return {
-        gid: Via(grants.get(gid), gid if is_statutory(line) else None, line[1]) for gid, line in gids.items()
+    granted = [g for g in gids if g.isdigit()]
+    grants = {str(v.grant.id): v for v in await views(session, [int(g) for g in granted])}
+    lives = {
+        line.rule[GID]: line
+        for line in await lines_at(session, at, lambda t: [t.c.ptype == "p", t.c.v6.in_(granted)])
     }
+    vias = {}
+    for gid, line in gids.items():
+        life = lives.get(gid)
+        vias[gid] = Via(
+            grants.get(gid),
+            gid if is_statutory(line) else None,
+            line[1],
+            life.added_at if life else None,
+            life.added_by if life else None,
+        )
+    return vias
 
 
 async def _outlets(session: AsyncSession, ids: Sequence[str]) -> dict[str, OutletView]:
@@ -256,7 +273,7 @@ async def who_can_do(
         start = 0 if after is None else next((i for i, o in enumerate(ordered) if o > after), len(ordered))
         page_ids = ordered[start : start + limit]
         outlets = await _outlets(session, page_ids)
-        vias = await _vias(session, [line for o in page_ids for line in held[o]])
+        vias = await _vias(session, [line for o in page_ids for line in held[o]], moment)
     page = [Held(outlets[o], tuple(vias[line[GID]] for line in held[o])) for o in page_ids if o in outlets]
     return WhoCan(moment, len(ordered), page)
 
@@ -296,7 +313,7 @@ async def what_can_do(
             found = who_can(of_service, [group], ceilings, service, policy_time(moment))
             if group.outlet_id in found:
                 held.append((service, found[group.outlet_id]))
-        vias = await _vias(session, [line for _, ls in held for line in ls])
+        vias = await _vias(session, [line for _, ls in held for line in ls], moment)
     return Holdings(
         moment, outlet, True, [Service(s, tuple(vias[line[GID]] for line in ls)) for s, ls in held]
     )
@@ -343,7 +360,7 @@ async def explain_decision(
         grant_lines += [
             line for line in statutory_lines(service, card_path) if line[GID] in decision.grant_ids
         ]
-        vias = await _vias(session, grant_lines)
+        vias = await _vias(session, grant_lines, moment)
     why = str(decision.explanation.get("why", "a grant allows it" if decision.allowed else ""))
     return outlet, Explained(moment, decision.allowed, decision.reason, why, tuple(vias.values()))
 

@@ -13,7 +13,8 @@ WHO_CAN = """query($t: String!, $s: String!, $at: DateTime, $first: Int, $after:
   whoCan(tenant: $t, service: $s, at: $at, first: $first, after: $after) {
     totalCount pageInfo { hasNextPage endCursor }
     edges { node { outlet { id name kind }
-      via { grant { id state proposedBy documentRef } statutoryRule coversCardsOf } } }
+      via { grant { id state proposedBy documentRef } statutoryRule coversCardsOf
+        putInForceBy inForceSince } } }
   }
 }"""
 WHAT_CAN = """query($o: String!, $at: DateTime) {
@@ -59,18 +60,19 @@ async def test_an_auditor_sees_who_could_then_and_who_can_now(no_approval):
     assert then["whoCan"]["totalCount"] == 1
     (edge,) = then["whoCan"]["edges"]
     assert edge["node"]["outlet"]["id"] == "gz-th-wushan"
-    assert edge["node"]["via"] == [
-        {
-            "grant": {
-                "id": grant_id,
-                "state": "revoked",
-                "proposedBy": "gz.admin",
-                "documentRef": "穗人社函〔2026〕7号",
-            },
-            "statutoryRule": None,
-            "coversCardsOf": "cn/440000/440100",
-        }
-    ]
+    (via,) = edge["node"]["via"]
+    assert via.pop("inForceSince") < held
+    assert via == {
+        "grant": {
+            "id": grant_id,
+            "state": "revoked",
+            "proposedBy": "gz.admin",
+            "documentRef": "穗人社函〔2026〕7号",
+        },
+        "statutoryRule": None,
+        "coversCardsOf": "cn/440000/440100",
+        "putInForceBy": "principal:gz.admin",
+    }
     now = (await api.gql(WHO_CAN, {"t": TH, "s": "password_reset"}, who="gz_auditor"))["data"]
     assert now["whoCan"] == {
         "totalCount": 0,
