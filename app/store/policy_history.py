@@ -73,5 +73,6 @@ async def values_at(session: AsyncSession, at: datetime, names: Sequence[str], w
 
 
 def subtree_of(column, path: str) -> ColumnElement[bool]:
-    """`column` is `path` or a tenant below it, as a range an index serves ('/' + 1 is '0')."""
-    return (column == path) | ((column > path + "/") & (column < path + "0"))
+    """`column` is `path` or a tenant below it, as one range an index serves: tenant paths hold only
+    digits and "/", and every path below `path` continues with "/", which sorts just before "0"."""
+    return (column >= path) & (column < path + "0")
