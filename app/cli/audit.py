@@ -4,7 +4,7 @@ Times given on the command line without a zone are China Standard Time."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +12,10 @@ import orjson
 import typer
 
 from app.cli.common import err, fail, migrated_database, out, progress_bar, run_with_db
+from app.ops.compliance.labels import CST
 from app.settings import get_settings, resolve_signing_key
 
 audit_cli = typer.Typer(help="The audit trail: verify, sign, export.", no_args_is_help=True)
-
-CST = timezone(timedelta(hours=8), "CST")
 
 
 def parse_time(value: str | None, option: str) -> datetime | None:

@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.domain.errors import DomainError
 from app.graphql.context import bearer_token
+from app.graphql.errors import visible_extensions
 from app.graphql.http_errors import error_response
 from app.graphql.times import accepted_time_parser
 from app.ops.auth import authenticate
@@ -39,16 +40,10 @@ STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404}
 FILE_CHUNK = 256 * 1024
 
 
-class _Refused(Exception):
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.field = code, message, field
-
-
 def _format(request: Request) -> str:
     wanted = request.query_params.get("format", "csv")
     if wanted not in FORMATS:
-        raise _Refused("BAD_INPUT", "format is csv or xlsx", "format")
+        raise OpsError("BAD_INPUT", "format is csv or xlsx", field="format")
     return wanted
 
 
@@ -62,7 +57,7 @@ def _time_reader(settings: Settings, request: Request) -> Callable[[str], object
         try:
             return parse(text)
         except ValueError as err:
-            raise _Refused("BAD_INPUT", f"{name}: {err}", name) from None
+            raise OpsError("BAD_INPUT", f"{name}: {err}", field=name) from None
 
     return read
 
@@ -116,13 +111,11 @@ def report_routes(settings: Settings):
         async def endpoint(request: Request) -> Response:
             try:
                 return await handler(request)
-            except _Refused as err:
-                return error_response(
-                    err.message, err.code, 400, **({"field": err.field} if err.field else {})
-                )
             except (OpsError, DomainError) as err:
-                extra = {"field": err.field} if getattr(err, "field", None) else {}
-                return error_response(err.message, err.code, STATUS.get(err.code, 400), **extra)
+                # The same code and extensions the GraphQL endpoint gives the same refusal.
+                extensions = {k: v for k, v in (visible_extensions(err) or {}).items() if v is not None}
+                code = extensions.pop("code")
+                return error_response(err.message, code, STATUS.get(code, 400), **extensions)
 
         return endpoint
 
@@ -131,7 +124,7 @@ def report_routes(settings: Settings):
         kind, read_time = _format(request), _time_reader(settings, request)
         tenant = request.query_params.get("tenant")
         if not tenant:
-            raise _Refused("BAD_INPUT", "tenant is required", "tenant")
+            raise OpsError("BAD_INPUT", "tenant is required", field="tenant")
         actor = await _actor(request)
         matrix = await reports.permission_matrix(
             request.app.state.sessions, actor, tenant, read_time("at"), request_id=None

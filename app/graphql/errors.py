@@ -29,7 +29,7 @@ def api_field(name: str | None) -> str | None:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def _visible_extensions(original: BaseException) -> dict | None:
+def visible_extensions(original: BaseException) -> dict | None:
     if isinstance(original, OpsError):
         return {"code": original.code, **{k: v for k, v in original.extensions.items() if v is not None}}
     if isinstance(original, DomainError):
@@ -60,10 +60,10 @@ def coded_extensions(error: GraphQLError) -> dict | None:
     # before any resolver runs, without a path): the error is about the request, safe to show. An
     # exception without a path otherwise is a bug, e.g. one raised by a subscription's stream.
     coercion = error.path is None and _COERCION.search(error.message) is not None
-    if original is None or (coercion and not _visible_extensions(original)):
+    if original is None or (coercion and not visible_extensions(original)):
         field = _input_field(error.message)
         return {"code": "BAD_INPUT", **({"field": field} if field else {})}
-    return _visible_extensions(original)
+    return visible_extensions(original)
 
 
 class CodedMaskErrors(MaskErrors):
@@ -76,7 +76,7 @@ class CodedMaskErrors(MaskErrors):
         extensions = coded_extensions(error)
         if extensions is None:
             return True
-        if error.original_error is not None and _visible_extensions(error.original_error):
+        if error.original_error is not None and visible_extensions(error.original_error):
             error.extensions = {**(error.extensions or {}), **extensions}
         else:  # a request error keeps what graphql-core or a limit already said of it
             error.extensions = {**extensions, **(error.extensions or {})}

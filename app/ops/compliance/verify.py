@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection
 
 from app.domain.audit_chain import Break, ChainWalk, Link, Row, canonical_json, hashed_content
+from app.domain.regions import dom_in
 from app.ops.compliance.checkpoints import Checkpoint, CheckpointError, loaded, stored_checkpoint
 from app.ops.compliance.exports import EXPORT_FORMAT, open_export
 from app.store.audit_read import chain_rows, content_of
@@ -51,10 +52,6 @@ class Verification:
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
-def _in_subtree(tenant: str, under: str | None) -> bool:
-    return under is None or tenant == under or tenant.startswith(under + "/")
 
 
 def _checked(
@@ -128,11 +125,13 @@ def verify_database(
             links: list[Link] = []
             if checkpoint is not None and _checked(checkpoint, public_key, "the checkpoint", found):
                 found.checkpoint = checkpoint
-                links = [link for link in checkpoint.links() if _in_subtree(link.tenant, under)]
+                links = [link for link in checkpoint.links() if (under is None or dom_in(link.tenant, under))]
             elif checkpoint is None:
                 found.notes.append("no checkpoint has been signed yet: `ssc audit checkpoint` signs one")
             starts = [
-                s for s in _archive_starts(connection, public_key, found) if _in_subtree(s.tenant, under)
+                s
+                for s in _archive_starts(connection, public_key, found)
+                if (under is None or dom_in(s.tenant, under))
             ]
             walk = ChainWalk(anchors=links, starts=starts, recheck=lambda ref: content_of(connection, ref))
             started = time.perf_counter()
