@@ -7,8 +7,9 @@ default) through the platform's own append path, then, each in a fresh child pro
 RSS is the verification's own):
 - `verify`: the whole of `ssc audit verify` (app/ops/compliance/verify.verify_database): read every
   chain in order, recompute every hash, check every link and a signed checkpoint;
-- `floor`: the bare chain walk over the same rows: the same query, fetched the same way, and one
-  SHA-256 per row chained on the previous one, nothing else. Verification cannot beat it.
+- `floor`: the bare chain walk over the same rows: the same query (the events in written order,
+  as verification's first pass reads them), fetched the same way, and one SHA-256 per row chained
+  on the previous one, nothing else. Verification cannot beat it.
 Then verification of a quarter of the events (one subtree) for the memory comparison. The last
 line of output is one JSON object with `verify_events_per_s` and `floor_events_per_s`.
 """
@@ -96,7 +97,7 @@ def child(url: str, mode: str, under: str | None) -> dict:
         engine = make_sync_engine(url)
         events, prev, sha256 = 0, "0" * 64, hashlib.sha256
         with engine.connect() as connection:
-            for batch in chain_rows(connection, under):
+            for batch in chain_rows(connection, under, written_order=True):
                 for _tenant, _seq, _prev, _hash, content, _ref in batch:
                     prev = sha256(prev.encode() + content).hexdigest()
                 events += len(batch)

@@ -7,7 +7,8 @@ policy history of `rounds` × N grant lines, one per outlet per round, each roun
 the next (so N outlets and about 1,000,000 history lines with the defaults), written straight into
 `policy_line` / `policy_line_ended` as the grant use cases leave them. Then:
 - `whoCan` (app/ops/compliance/history.who_can_do, first page of 50) at random past instants, as a
-  province auditor: p50 and p95, against the floor of reading the same group and grant lines alone;
+  province auditor: p50 and p95, against the floor of reading the two sets the answer is made of
+  (the subjects of the round's grant lines and of the province's open outlets at that instant);
 - the permission matrix of the province as CSV over HTTP from a uvicorn server on 127.0.0.1
   (GET /reports/permission-matrix), to the last byte, three times.
 The last line of output is one JSON object.
@@ -44,7 +45,8 @@ from app.settings import Settings, get_settings, resolve_keys  # noqa: E402
 from app.store import migrate  # noqa: E402
 from app.store.crypto import FieldCipher  # noqa: E402
 from app.store.db import make_async_engine, make_session_factory, make_sync_engine  # noqa: E402
-from app.store.policy_history import VALUES, subtree_of, values_at  # noqa: E402
+from app.store.policy_history import subjects_at  # noqa: E402
+from app.store.queries import in_subtree  # noqa: E402
 from app.web import create_app  # noqa: E402
 
 PROVINCE = "cn/440000"
@@ -132,12 +134,10 @@ async def measure_who_can(url: str, token: str, rounds: int, samples: int) -> di
         found.append(answer.total)
         t0 = time.perf_counter()
         async with sessions() as session:
-            await values_at(
-                session, at, VALUES, lambda t, s=service: [t.c.ptype == "p", t.c.v2 == s, t.c.v1 == PROVINCE]
+            await subjects_at(
+                session, at, lambda t, s=service: [t.c.ptype == "p", t.c.v2 == s, t.c.v1 == PROVINCE]
             )
-            await values_at(
-                session, at, ("v0", "v1", "v2"), lambda t: [t.c.ptype == "g", subtree_of(t.c.v2, PROVINCE)]
-            )
+            await subjects_at(session, at, lambda t: [t.c.ptype == "g", in_subtree(t.c.v2, PROVINCE)])
         floor.append(time.perf_counter() - t0)
     await engine.dispose()
     return {

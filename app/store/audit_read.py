@@ -13,13 +13,14 @@ writes; they may differ on hand-made rows, e.g. text with control characters.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from app.domain.audit_chain import HASHED_FIELDS, Row, event_time_text, hashed_content
+from app.store.queries import subtree_bounds
 
 # Columns in the order of app/store/tables/audit.AuditEvent, for exports and for `content_of`.
 EVENT_COLUMNS = (
@@ -108,7 +109,7 @@ def _subtree(dialect: str, under: str | None) -> tuple[str, tuple[Any, ...]]:
     if under is None:
         return "1 = 1", ()
     mark = "?" if dialect == "sqlite" else "%s"
-    return f"(tenant = {mark} OR tenant LIKE {mark})", (under, f"{under}/%")
+    return f"tenant >= {mark} AND tenant < {mark}", subtree_bounds(under)
 
 
 def _cursor(connection: Connection, name: str):
@@ -120,17 +121,31 @@ def _cursor(connection: Connection, name: str):
     return raw.cursor()
 
 
-def chain_rows(connection: Connection, under: str | None = None, batch: int = 10_000) -> Iterator[list[Row]]:
-    """The events of the chains of `under` (all: None) in (tenant, seq) order, in batches of rows
-    (tenant, seq, prev_hash, hash, content, row id) for `ChainWalk.feed`."""
+def chain_rows(
+    connection: Connection,
+    under: str | None = None,
+    batch: int = 10_000,
+    *,
+    written_order: bool = False,
+    tenants: Collection[str] | None = None,
+) -> Iterator[list[Row]]:
+    """The events of the chains of `under` (all: None), or of `tenants`, in batches of rows
+    (tenant, seq, prev_hash, hash, content, row id): in (tenant, seq) order for `ChainWalk.feed`, or
+    with `written_order` in the order the table holds them, for `WrittenOrderPass.feed` (a scan of
+    the table instead of a walk of its index, each row a jump elsewhere in the file)."""
     dialect = connection.dialect.name
     where, params = _subtree(dialect, under)
+    if tenants is not None:
+        mark = "?" if dialect == "sqlite" else "%s"
+        where += f" AND tenant IN ({', '.join([mark] * len(tenants))})" if tenants else " AND 1 = 0"
+        params += tuple(sorted(tenants))
     content = _PG_CONTENT if dialect == "postgresql" else _SQLITE_CONTENT
+    order = "id" if written_order else "tenant, seq"
     cursor = _cursor(connection, "ssc_audit_walk")
     try:
         cursor.execute(
             f"SELECT tenant, seq, prev_hash, hash, {content}, id FROM audit_event "
-            f"WHERE {where} ORDER BY tenant, seq",
+            f"WHERE {where} ORDER BY {order}",
             params,
         )
         while rows := cursor.fetchmany(batch):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlmodel import or_, select
+from sqlalchemy import ColumnElement
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.regions import ancestor_paths
@@ -10,9 +11,18 @@ from app.domain.settings import EffectiveSettings, effective
 from app.store.tables import Outlet, Tenant
 
 
-def in_subtree(column, path: str):
-    """SQL for "column is `path` or below it"; the "/" keeps cn/4400001 out of cn/440000."""
-    return or_(column == path, column.like(f"{path}/%"))
+def subtree_bounds(path: str) -> tuple[str, str]:
+    """[low, high): the paths that are `path` or lie below it, as one range an index serves. Tenant
+    paths hold only digits and "/", and every path below `path` continues with "/", which sorts just
+    before "0" (so cn/4400001 is outside cn/440000's range). Byte order: a PostgreSQL database is
+    created with the C collation (README, Settings)."""
+    return path, path + "0"
+
+
+def in_subtree(column, path: str) -> ColumnElement[bool]:
+    """SQL for "column is `path` or below it" (see `subtree_bounds`)."""
+    low, high = subtree_bounds(path)
+    return (column >= low) & (column < high)
 
 
 async def outlet_with_path(session: AsyncSession, outlet_id: str) -> tuple[Outlet, str] | None:

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from app.store import policy
 from app.store.policy import ProjectedLine
-from app.store.policy_history import lines_at, subtree_of, values_at
+from app.store.policy_history import lines_at, values_at
+from app.store.queries import in_subtree
 
 
 def group(outlet: str, tenant: str) -> ProjectedLine:
@@ -48,6 +49,6 @@ async def test_a_subtree_is_the_path_and_below_it_only(sessions):
         await policy.add_lines(session, [group(str(n), t) for n, t in enumerate(tenants)], by="test")
     async with sessions() as session:
         rows = await values_at(
-            session, datetime.now(UTC), ("v2",), lambda t: [t.c.ptype == "g", subtree_of(t.c.v2, "cn/440000")]
+            session, datetime.now(UTC), ("v2",), lambda t: [t.c.ptype == "g", in_subtree(t.c.v2, "cn/440000")]
         )
     assert sorted(r[0] for r in rows) == tenants[:3]

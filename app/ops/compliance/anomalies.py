@@ -31,7 +31,7 @@ from app.domain.catalogue import DEFAULT_CEILING, FINANCIAL_SERVICES, OutletKind
 from app.domain.regions import dom_in
 from app.ops.auth import Actor
 from app.ops.compliance.history import audited_tenant
-from app.store.policy_history import subtree_of
+from app.store.queries import in_subtree
 from app.store.tables import (
     AuditEvent,
     Grant,
@@ -74,7 +74,7 @@ async def _grants(session: AsyncSession, tenant: str) -> list[tuple[Grant, str, 
         select(Grant, Tenant.path, Outlet.kind)
         .join(Tenant, Tenant.id == Grant.tenant_id)
         .outerjoin(Outlet, Outlet.id == Grant.outlet_id)
-        .where(subtree_of(Tenant.path, tenant))
+        .where(in_subtree(Tenant.path, tenant))
         .order_by(Grant.id)
     )
     return list(rows.all())
@@ -92,7 +92,7 @@ async def _uses(
         .where(
             AuditEvent.decision == "allow",
             AuditEvent.target_type == "card",
-            subtree_of(AuditEvent.tenant, tenant),
+            in_subtree(AuditEvent.tenant, tenant),
         )
         .execution_options(yield_per=5_000)
     )
@@ -180,14 +180,14 @@ async def _credential_anomalies(session: AsyncSession, tenant: str, now: datetim
             select(PartnerKey, Tenant.path)
             .join(Outlet, Outlet.id == PartnerKey.outlet_id)
             .join(Tenant, Tenant.id == Outlet.tenant_id)
-            .where(subtree_of(Tenant.path, tenant), PartnerKey.revoked_at.is_(None), live)
+            .where(in_subtree(Tenant.path, tenant), PartnerKey.revoked_at.is_(None), live)
         )
     ).all()
     holders = (
         await session.exec(
             select(RoleAssignment.principal_id, Tenant.path)
             .join(Tenant, Tenant.id == RoleAssignment.tenant_id)
-            .where(subtree_of(Tenant.path, tenant))
+            .where(in_subtree(Tenant.path, tenant))
         )
     ).all()
     home = {pid: path for pid, path in holders}

@@ -9,34 +9,38 @@ outlet outside it is refused exactly like one that does not exist.
 
 from __future__ import annotations
 
+import heapq
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, union_all
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.authz.decision import GID, Decision, OutletFacts, policy_decision
-from app.authz.past import Line, Member, ceiling_table, is_statutory, member, statutory_lines, who_can
+from app.authz.decision import DOM, GID, SUB, SVC, Decision, OutletFacts, policy_decision
+from app.authz.past import Line, Member, is_statutory, member, statutory_lines, who_can
 from app.authz.policy_state import BusinessPolicy
 from app.authz.projection import policy_time
 from app.domain.catalogue import FINANCIAL_SERVICES, OutletKind
+from app.domain.ceilings import CeilingTable
 from app.domain.reasons import Reason
-from app.domain.regions import ROOT, ancestor_paths, dom_in
+from app.domain.regions import ROOT, ancestor_paths
 from app.ops.auth import Actor, authorize, deny
+from app.ops.compliance.reach import GROUP, able_outlets, ceilings_at
 from app.ops.errors import OpsError
 from app.ops.grants.views import GrantView, views
 from app.ops.inputs import parse_service, parse_tenant
 from app.ops.outlets.views import OutletView, locate
-from app.store.policy_history import VALUES, lines_at, subtree_of, values_at
+from app.store.policy_history import VALUES, lines_at, values_at
 from app.store.tables import Outlet, PolicyLine, PolicyLineEnded, Tenant
 
 # A past time is read as of the whole second it names for grant windows (policy times count
 # seconds), and to the microsecond for which lines were in force. "Now" may run a little ahead of
 # this worker's clock (another worker's, the caller's): that much of the future is still the present.
 FUTURE_SLACK = timedelta(seconds=5)
-_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -88,11 +92,22 @@ class Explained:
     via: tuple[Via, ...] = field(default=())
 
 
+# Per database (engine): once a line exists, the start of history never moves (lines are never
+# deleted, only moved to policy_line_ended), so it is read once instead of by a scan of both tables
+# on every question.
+_HISTORY_BEGAN: weakref.WeakKeyDictionary[Any, datetime] = weakref.WeakKeyDictionary()
+
+
 async def first_history_time(session: AsyncSession) -> datetime | None:
     """When the platform's first policy line was added (the start of its history)."""
+    known = _HISTORY_BEGAN.get(session.bind)
+    if known is not None:
+        return known
     live, ended = PolicyLine.__table__, PolicyLineEnded.__table__
     both = union_all(select(func.min(live.c.added_at)), select(func.min(ended.c.added_at))).subquery()
     found = (await session.execute(select(func.min(both.c[0])))).scalar()
+    if found is not None:
+        _HISTORY_BEGAN[session.bind] = found
     return found
 
 
@@ -151,75 +166,27 @@ async def _outlet(sessions, actor: Actor, outlet_id: str, request_id: str | None
     )
 
 
-def _p_lines(service: str | None, subjects: Sequence[str] | None, domains: Sequence[str]):
-    def where(table):
-        conditions = [table.c.ptype == "p", table.c.v1.in_(domains)]
-        if service is not None:
-            conditions.append(table.c.v2 == service)
-        if subjects is not None:
-            conditions.append(table.c.v0.in_(subjects))
-        return conditions
-
-    return where
-
-
-async def ceilings_at(session: AsyncSession, at: datetime) -> dict[tuple[str, str], frozenset[str]]:
-    rows = await values_at(session, at, ("v0", "v1", "v2"), lambda t: [t.c.ptype == "c"])
-    return ceiling_table(rows)
-
-
-# Up to this many outlets named by lines, their group lines are read by name; beyond it (a bulk
-# grant), every group line below the lines' domains is read in one range and filtered here: binding
-# 100,000 names costs more than reading the range.
-_BY_NAME = 500
-
-
-def _topmost(domains: set[str]) -> list[str]:
-    """The domains not below another of them."""
-    return sorted(d for d in domains if not any(d != o and dom_in(d, o) for o in domains))
-
-
-async def _members(session: AsyncSession, at: datetime, allow: Sequence[Line]) -> list[Member]:
-    """The outlets an allow line could reach, from their group lines in force at `at`: the outlets
-    named by a line, and the outlets of a kind below a kind line's domain."""
-    names = {line[0] for line in allow if line[0].startswith("outlet:")}
-    kinds = {(line[0], line[1]) for line in allow if line[0].startswith("kind:")}
-    columns = ("v0", "v1", "v2")
-    found: dict[str, Member] = {}
-    if len(names) > _BY_NAME:
-        groups = {kind for kind, _ in kinds}
-        for domain in _topmost({line[1] for line in allow}):
-            rows = await values_at(
-                session, at, columns, lambda t, d=domain: [t.c.ptype == "g", subtree_of(t.c.v2, d)]
-            )
-            found.update((r[0], member(r)) for r in rows if r[0] in names or r[1] in groups)
-        return list(found.values())
-    ordered = sorted(names)
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        rows = await values_at(
-            session, at, columns, lambda t, chunk=chunk: [t.c.ptype == "g", t.c.v0.in_(chunk)]
-        )
-        found.update((r[0], member(r)) for r in rows)
-    for kind, domain in sorted(kinds):
-        rows = await values_at(
-            session,
-            at,
-            columns,
-            lambda t, k=kind, d=domain: [t.c.ptype == "g", t.c.v1 == k, subtree_of(t.c.v2, d)],
-        )
-        found.update((r[0], member(r)) for r in rows)
-    return list(found.values())
+async def _named_lines(
+    session: AsyncSession, at: datetime, subjects: Sequence[str], service: str | None, domains: Sequence[str]
+) -> list[Line]:
+    """The grant and block lines in force at `at` naming `subjects`, of `service` (None: any) in
+    `domains`. Read by subject, which the (ptype, v0) index finds directly; the rest is sifted here."""
+    rows = await values_at(session, at, VALUES, lambda t: [t.c.ptype == "p", t.c.v0.in_(subjects)])
+    lines = [tuple(v for v in row if v is not None) for row in rows]
+    return [line for line in lines if service in (None, line[SVC]) and line[DOM] in domains]
 
 
 async def _vias(session: AsyncSession, lines: Sequence[Line], at: datetime) -> dict[str, Via]:
     """gid -> how to show it: the grant's view, or the statutory rule, and its line's life at `at`."""
     gids = {line[GID]: line for line in lines}
     granted = [g for g in gids if g.isdigit()]
+    subjects = sorted({line[SUB] for line in lines})
     grants = {str(v.grant.id): v for v in await views(session, [int(g) for g in granted])}
     lives = {
         line.rule[GID]: line
-        for line in await lines_at(session, at, lambda t: [t.c.ptype == "p", t.c.v6.in_(granted)])
+        for line in await lines_at(
+            session, at, lambda t: [t.c.ptype == "p", t.c.v0.in_(subjects), t.c.v6.in_(granted)]
+        )
     }
     vias = {}
     for gid, line in gids.items():
@@ -260,28 +227,49 @@ async def who_can_do(
     service = parse_service(service)
     async with sessions() as session:
         moment = await checked_moment(session, at)
-        domains = ancestor_paths(card_tenant)
-        lines = [
-            tuple(v for v in row if v is not None)
-            for row in await values_at(session, moment, VALUES, _p_lines(service, None, domains))
-        ]
-        lines += statutory_lines(service, card_tenant)
-        allow = [line for line in lines if line[3] == "allow"]
-        members = await _members(session, moment, allow)
-        held = who_can(lines, members, await ceilings_at(session, moment), service, policy_time(moment))
-        ordered = sorted(held)
-        start = 0 if after is None else next((i for i, o in enumerate(ordered) if o > after), len(ordered))
-        page_ids = ordered[start : start + limit]
+        at_policy = policy_time(moment)
+        ceilings = await ceilings_at(session, moment)
+        able = await able_outlets(session, card_tenant, service, moment, at_policy, ceilings)
+        if after is None:
+            page_subjects = heapq.nsmallest(limit, able)
+        else:
+            beyond = "outlet:" + after
+            page_subjects = heapq.nsmallest(limit, (s for s in able if s > beyond))
+        held = await _explained_page(session, card_tenant, service, moment, page_subjects, ceilings)
+        page_ids = [s.removeprefix("outlet:") for s in page_subjects]
         outlets = await _outlets(session, page_ids)
-        vias = await _vias(session, [line for o in page_ids for line in held[o]], moment)
-    page = [Held(outlets[o], tuple(vias[line[GID]] for line in held[o])) for o in page_ids if o in outlets]
-    return WhoCan(moment, len(ordered), page)
+        vias = await _vias(session, [line for o in page_ids for line in held.get(o, ())], moment)
+    page = [
+        Held(outlets[o], tuple(vias[line[GID]] for line in held[o]))
+        for o in page_ids
+        if o in outlets and o in held
+    ]
+    return WhoCan(moment, len(able), page)
+
+
+async def _explained_page(
+    session: AsyncSession,
+    card_tenant: str,
+    service: str,
+    at: datetime,
+    subjects: Sequence[str],
+    ceilings: CeilingTable,
+) -> dict[str, tuple[Line, ...]]:
+    """Outlet id -> the lines that let it, for one page of `able_outlets`: `who_can` over the page's
+    outlets and the lines naming them or their kinds."""
+    if not subjects:
+        return {}
+    rows = await values_at(session, at, GROUP, lambda t: [t.c.ptype == "g", t.c.v0.in_(subjects)])
+    members = [member(r) for r in rows]
+    named = sorted({*subjects, *(m.group for m in members)})
+    domains = ancestor_paths(card_tenant)
+    lines = await _named_lines(session, at, named, service, domains)
+    lines += statutory_lines(service, card_tenant)
+    return who_can(lines, members, ceilings, service, policy_time(at))
 
 
 async def _group_at(session: AsyncSession, outlet_id: str, at: datetime) -> Member | None:
-    rows = await values_at(
-        session, at, ("v0", "v1", "v2"), lambda t: [t.c.ptype == "g", t.c.v0 == "outlet:" + outlet_id]
-    )
+    rows = await values_at(session, at, GROUP, lambda t: [t.c.ptype == "g", t.c.v0 == "outlet:" + outlet_id])
     return member(rows[0]) if rows else None
 
 
@@ -302,8 +290,7 @@ async def what_can_do(
             return Holdings(moment, outlet, False, [])
         subjects = ("outlet:" + group.outlet_id, "kind:" + group.kind)
         domains = ancestor_paths(group.tenant)
-        rows = await values_at(session, moment, VALUES, _p_lines(None, subjects, domains))
-        lines = [tuple(v for v in row if v is not None) for row in rows]
+        lines = await _named_lines(session, moment, subjects, None, domains)
         lines += [line for line in statutory_lines(None, group.tenant) if line[0] in subjects]
         ceilings = await ceilings_at(session, moment)
         services = sorted({line[2] for line in lines})
@@ -345,7 +332,7 @@ async def explain_decision(
         subjects = ["outlet:" + group.outlet_id, "kind:" + group.kind]
         domains = sorted(set(ancestor_paths(group.tenant)) | set(ancestor_paths(card_path)))
         lines = await lines_at(session, moment, _explained_lines(service, subjects, domains))
-        ceilings = await values_at(session, moment, ("v0", "v1", "v2"), lambda t: [t.c.ptype == "c"])
+        ceilings = await values_at(session, moment, GROUP, lambda t: [t.c.ptype == "c"])
         policy = BusinessPolicy()
         policy.load(
             [("g", "outlet:" + group.outlet_id, "kind:" + group.kind, group.tenant)]

@@ -21,9 +21,11 @@ from app.authz.projection import policy_time
 from app.domain.catalogue import CardService
 from app.domain.regions import ancestor_paths
 from app.ops.auth import Actor
-from app.ops.compliance.history import audited_tenant, ceilings_at, checked_moment
+from app.ops.compliance.history import audited_tenant, checked_moment
 from app.ops.compliance.labels import STATUTORY_NAMES, cst_text, kind_name, service_name
-from app.store.policy_history import VALUES, subtree_of, values_at
+from app.ops.compliance.reach import ceilings_at
+from app.store.policy_history import VALUES, values_at
+from app.store.queries import in_subtree
 from app.store.tables import Grant, Outlet
 
 SERVICES = tuple(s.value for s in CardService)
@@ -74,7 +76,7 @@ async def _documents(session: AsyncSession, gids: Sequence[str]) -> dict[str, st
 async def matrix_at(session: AsyncSession, tenant: str, moment: datetime) -> Matrix:
     """The matrix of `tenant`'s area at `moment`, without asking who wants it (the CLI's operator)."""
     groups = await values_at(
-        session, moment, ("v0", "v1", "v2"), lambda t: [t.c.ptype == "g", subtree_of(t.c.v2, tenant)]
+        session, moment, ("v0", "v1", "v2"), lambda t: [t.c.ptype == "g", in_subtree(t.c.v2, tenant)]
     )
     members = sorted((member(g) for g in groups), key=lambda m: m.outlet_id)
     above = ancestor_paths(tenant)
@@ -82,7 +84,7 @@ async def matrix_at(session: AsyncSession, tenant: str, moment: datetime) -> Mat
         session,
         moment,
         VALUES,
-        lambda t: [t.c.ptype == "p", t.c.v1.in_(above) | subtree_of(t.c.v1, tenant)],
+        lambda t: [t.c.ptype == "p", t.c.v1.in_(above) | in_subtree(t.c.v1, tenant)],
     )
     lines = [tuple(v for v in row if v is not None) for row in rows]
     ceilings = await ceilings_at(session, moment)

@@ -13,13 +13,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection
 
-from app.domain.audit_chain import Break, ChainWalk, Link, Row, canonical_json, hashed_content
+from app.domain.audit_chain import (
+    Break,
+    ChainWalk,
+    Link,
+    Row,
+    WrittenOrderPass,
+    canonical_json,
+    hashed_content,
+)
 from app.domain.regions import dom_in
 from app.ops.compliance.checkpoints import Checkpoint, CheckpointError, loaded, stored_checkpoint
 from app.ops.compliance.exports import EXPORT_FORMAT, open_export
@@ -133,13 +142,19 @@ def verify_database(
                 for s in _archive_starts(connection, public_key, found)
                 if (under is None or dom_in(s.tenant, under))
             ]
-            walk = ChainWalk(anchors=links, starts=starts, recheck=lambda ref: content_of(connection, ref))
+            recheck = partial(content_of, connection)
             started = time.perf_counter()
-            for batch in chain_rows(connection, under):
-                walk.feed(batch)
+            first = WrittenOrderPass(anchors=links, starts=starts, recheck=recheck)
+            for batch in chain_rows(connection, under, written_order=True):
+                first.feed(batch)
                 if progress is not None:
                     progress(len(batch))
                 del batch  # before the next one is read: memory holds one batch, whatever the events
+            walk = ChainWalk(anchors=links, starts=starts, recheck=recheck)
+            first.hand_over(walk)
+            for batch in chain_rows(connection, under, tenants=first.doubtful):
+                walk.feed(batch)
+                del batch
             return _finish(walk, found, started)
     finally:
         engine.dispose()

@@ -89,8 +89,9 @@ class PolicyLine(SQLModel, table=True):
     __tablename__ = "policy_line"
     __table_args__ = (
         Index("ix_policy_line_source", "source", "source_id"),
-        # The compliance queries: a service's lines (p, s), an outlet's group (g), a tenant's outlets.
-        Index("ix_policy_line_ptype_v2", "ptype", "v2"),
+        # The compliance queries, answered from the index alone: a service's lines by domain and
+        # effect at a time (p, s), a tenant's outlets (g); and an outlet's group by name (g).
+        Index("ix_policy_line_history", "ptype", "v2", "v1", "v3", "added_at", "v0", "v4", "v5"),
         Index("ix_policy_line_ptype_v0", "ptype", "v0"),
     )
 
@@ -121,7 +122,19 @@ class PolicyLineEnded(SQLModel, table=True):
 
     __tablename__ = "policy_line_ended"
     __table_args__ = (
-        Index("ix_policy_line_ended_ptype_v2", "ptype", "v2"),
+        # As policy_line's, with the end first among the times: "still in force at t" is its range.
+        Index(
+            "ix_policy_line_ended_history",
+            "ptype",
+            "v2",
+            "v1",
+            "v3",
+            "removed_at",
+            "added_at",
+            "v0",
+            "v4",
+            "v5",
+        ),
         Index("ix_policy_line_ended_ptype_v0", "ptype", "v0"),
         Index("ix_policy_line_ended_source", "source", "source_id"),
     )

@@ -83,6 +83,18 @@ async def test_an_untouched_trail_verifies(db_url, sessions):
     assert verify(db_url).unsigned == {SZ: 2}
 
 
+async def test_a_chain_stored_out_of_written_order_is_walked_in_sequence(db_url, sessions):
+    """Verification reads the table in the order it was written and walks in (tenant, seq) order only
+    the chains that do not come in sequence that way: rows moved (a restore that renumbered them) are
+    no break, and a break among them is still found at its event."""
+    await write_events(sessions, 30)
+    tamper(db_url, f"update audit_event set id = id + 100000 where tenant = '{GZ}' and seq <= 5")
+    found = verify(db_url)
+    assert found.ok and found.events == 90 and found.tenants == 3
+    tamper(db_url, f"update audit_event set target_id = '77' where tenant = '{GZ}' and seq = 3")
+    assert only_break(verify(db_url)) == (GZ, 3, "EDITED")
+
+
 async def test_an_edited_field_is_found_at_its_event(db_url, sessions):
     await write_events(sessions, 30)
     tamper(db_url, f"update audit_event set actor = 'person:someone.else' where tenant = '{GZ}' and seq = 17")
