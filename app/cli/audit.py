@@ -4,6 +4,7 @@ Times given on the command line without a zone are China Standard Time."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -61,6 +62,9 @@ def _anchors(path: Path | None):
         raise fail(f"{path}: {e}") from None
 
 
+DEFAULT_JOBS = min(os.cpu_count() or 1, 8)
+
+
 @audit_cli.command("verify")
 def audit_verify(
     tenant: Annotated[
@@ -78,6 +82,10 @@ def audit_verify(
     public_key: Annotated[
         Path | None, typer.Option(help="The PEM public key (`ssc audit public-key`); default: this server's.")
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Processes reading a large trail at once (default: one per CPU)."),
+    ] = DEFAULT_JOBS,
 ) -> None:
     """Recompute every hash of the audit chains and report the first broken link of each tenant.
 
@@ -102,6 +110,7 @@ def audit_verify(
                     checkpoint_id=checkpoint,
                     public_key=key,
                     progress=advance,
+                    jobs=jobs,
                 )
     except CheckpointError as e:
         raise fail(str(e)) from None

@@ -8,6 +8,9 @@ chains' heads (app/ops/compliance/checkpoints.py) catch that too.
 
 `ChainWalk` checks chains given in (tenant, seq) order and keeps the first break of each tenant. It
 is the one implementation behind `ssc audit verify`, on the database and on an exported file alike.
+On the database, `WrittenOrderPass` looks first at the events in the order they were written (a
+scan, in parts by several processes, joined by `stitch`), and hands `ChainWalk` the chains it found
+whole and the names of the others, which `ChainWalk` then walks in order itself.
 """
 
 from __future__ import annotations
@@ -223,40 +226,65 @@ class ChainWalk:
         return sorted(self.breaks.values(), key=lambda b: b.tenant)
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A run of one tenant's events found whole: it goes on from `first` (the event before it) and
+    ends at `last`, `events` events."""
+
+    first: Link
+    last: Link
+    events: int
+
+
+@dataclass
+class Sighting:
+    """What a `WrittenOrderPass` saw: the tenants whose events came whole, as segments, and the
+    tenants set aside for the ordered walk."""
+
+    segments: dict[str, Segment]
+    doubtful: set[str]
+    events: int = 0  # rows read
+
+    def hand_over(self, walk: ChainWalk) -> None:
+        """Give `walk` the chains found whole (the doubtful ones it walks itself)."""
+        for tenant, segment in self.segments.items():
+            walk.accept(tenant, segment.last.seq, segment.last.hash, segment.events)
+
+
 class WrittenOrderPass:
     """A first look at chains whose events come interleaved, in the order they were written (the
-    table's own order, several times faster to read than (tenant, seq) order).
+    table's own order, several times faster to read than (tenant, seq) order), over the whole table
+    or one part of it.
 
     Each tenant's events were appended in sequence, so in written order a whole chain still comes
-    event 1, 2, 3... with every hash and link right: such a tenant is whole exactly as `ChainWalk`
-    would find it, from the same events in the same order. A tenant where anything else comes (a gap,
-    a repeat, a mismatch) is set aside in `doubtful` for `ChainWalk` to walk in (tenant, seq) order,
-    which names its first break; nothing is concluded about it here.
+    event n, n+1, n+2... with every hash and link right: such a run is a `Segment`, and once the
+    segments of all parts are stitched from the chain's start (`stitch`), the tenant is whole exactly
+    as `ChainWalk` would find it, from the same events in the same order. A tenant where anything
+    else comes (a gap, a repeat, a mismatch) is set aside in `doubtful` for `ChainWalk` to walk in
+    (tenant, seq) order, which names its first break; nothing is concluded about it here.
     """
 
     def __init__(
-        self,
-        *,
-        anchors: Iterable[Link] = (),
-        starts: Iterable[Link] = (),
-        recheck: Callable[[Any], bytes | None] | None = None,
+        self, *, anchors: Iterable[Link] = (), recheck: Callable[[Any], bytes | None] | None = None
     ) -> None:
         self.anchors = {link.tenant: link for link in anchors}
-        self.starts = {link.tenant: link for link in starts}
         self.recheck = recheck
         self.doubtful: set[str] = set()
+        self.events = 0
+        self._firsts: dict[str, Link] = {}
         # tenant -> [next seq expected, hash of the event before it, events seen]
         self._chains: dict[str, list[Any]] = {}
 
     def feed(self, rows: Iterable[Row]) -> None:
         sha256, chains, doubtful = hashlib.sha256, self._chains, self.doubtful
         for tenant, seq, prev_hash, stored_hash, content, ref in rows:
+            self.events += 1
             chain = chains.get(tenant)
             if chain is None:
                 if tenant in doubtful:
                     continue
-                start = self.starts.get(tenant)
-                chain = chains[tenant] = [start.seq + 1, start.hash, 0] if start else [1, GENESIS_HASH, 0]
+                chain = chains[tenant] = [seq, prev_hash, 0]  # where `stitch` checks it begins
+                self._firsts[tenant] = Link(tenant, seq - 1, prev_hash)
             anchor = self.anchors.get(tenant)
             if (
                 seq != chain[0]
@@ -276,7 +304,32 @@ class WrittenOrderPass:
         content = self.recheck(ref) if self.recheck is not None else None
         return content is not None and chain_hash(prev_hash, content) == stored_hash
 
-    def hand_over(self, walk: ChainWalk) -> None:
-        """Give `walk` the chains found whole (the doubtful ones it walks itself)."""
-        for tenant, (next_seq, last_hash, events) in self._chains.items():
-            walk.accept(tenant, next_seq - 1, last_hash, events)
+    def sighting(self) -> Sighting:
+        segments = {
+            tenant: Segment(self._firsts[tenant], Link(tenant, next_seq - 1, last_hash), events)
+            for tenant, (next_seq, last_hash, events) in self._chains.items()
+        }
+        return Sighting(segments, set(self.doubtful), self.events)
+
+
+def stitch(parts: Iterable[Sighting], starts: Iterable[Link] = ()) -> Sighting:
+    """One sighting from those of consecutive parts of the table, in written order: a tenant is whole
+    when its segments follow one another from where its chain starts (event 1 after the genesis hash,
+    or an archive boundary in `starts`); any other is doubtful."""
+    begins = {link.tenant: link for link in starts}
+    parts = list(parts)
+    doubtful = set().union(*(part.doubtful for part in parts))
+    joined: dict[str, Segment] = {}
+    for part in parts:
+        for tenant, segment in part.segments.items():
+            if tenant in doubtful:
+                continue
+            before = joined.get(tenant)
+            expected = before.last if before else begins.get(tenant, Link(tenant, 0, GENESIS_HASH))
+            if (segment.first.seq, segment.first.hash) != (expected.seq, expected.hash):
+                doubtful.add(tenant)
+                joined.pop(tenant, None)
+                continue
+            first = before.first if before else segment.first
+            joined[tenant] = Segment(first, segment.last, segment.events + (before.events if before else 0))
+    return Sighting(joined, doubtful, sum(part.events for part in parts))

@@ -302,3 +302,11 @@ def validate_nbs_code(code: str, county_code: str | None = None) -> str:
     if county_code is not None and head != county_code:
         raise bad(f"NBS code {code!r} belongs to region {head!r}, not {show(county_code)}")
     return code
+
+
+def subtree_bounds(path: str) -> tuple[str, str]:
+    """[low, high): the paths that are `path` or lie below it, as one range an index serves. Tenant
+    paths hold only digits and "/", and every path below `path` continues with "/", which sorts just
+    before "0" (so cn/4400001 is outside cn/440000's range). Byte order: a PostgreSQL database is
+    created with the C collation (README, Settings)."""
+    return path, path + "0"

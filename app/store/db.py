@@ -28,6 +28,15 @@ def _driver_url(url: str, *, asynchronous: bool) -> str:
     raise ValueError(f"unsupported database URL scheme {u.drivername!r}: use sqlite:/// or postgresql://")
 
 
+def driver_target(url: str) -> tuple[str, str]:
+    """(dialect, address): where the bare driver connects for `url`, a file path or a libpq URL
+    (app/store/audit_scan.py reads without SQLAlchemy)."""
+    u = make_url(_driver_url(url, asynchronous=False))
+    if u.get_backend_name() == "sqlite":
+        return "sqlite", u.database or ":memory:"
+    return "postgresql", u.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 

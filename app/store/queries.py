@@ -6,17 +6,9 @@ from sqlalchemy import ColumnElement
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.domain.regions import ancestor_paths
+from app.domain.regions import ancestor_paths, subtree_bounds
 from app.domain.settings import EffectiveSettings, effective
 from app.store.tables import Outlet, Tenant
-
-
-def subtree_bounds(path: str) -> tuple[str, str]:
-    """[low, high): the paths that are `path` or lie below it, as one range an index serves. Tenant
-    paths hold only digits and "/", and every path below `path` continues with "/", which sorts just
-    before "0" (so cn/4400001 is outside cn/440000's range). Byte order: a PostgreSQL database is
-    created with the C collation (README, Settings)."""
-    return path, path + "0"
 
 
 def in_subtree(column, path: str) -> ColumnElement[bool]:

@@ -73,3 +73,50 @@ def test_policy_history_is_dated_from_the_change_log(tmp_path):
     engine.dispose()
     assert live == [("outlet:b", times[1], None)]
     assert ended == [("outlet:a", "1", "grant", "1", times[0], times[2])]
+
+
+def test_role_history_is_read_back_from_the_audit_trail(tmp_path):
+    """Migration 0008 turns every role removal in the trail into a `role_assignment_ended` row (from
+    the latest assignment of that role before it) and dates each deactivation."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "0007")
+    engine = make_sync_engine(url)
+    times = [f"2026-0{m}-01 00:00:00.000000" for m in range(1, 6)]
+    th = "cn/440000/440100/440106"
+    gd, gz = "principal:gd.admin", "principal:gz.admin"
+    events = [
+        (times[0], gd, "principal.create", "gz.op", {"role": "operator", "tenant": th}),
+        (times[1], gz, "principal.assign_role", "gz.op", {"role": "approver", "tenant": th}),
+        (times[2], gd, "principal.remove_role", "gz.op", {"role": "approver", "tenant": th}),
+        (times[3], gd, "principal.remove_role", "gz.op", {"role": "auditor", "tenant": th}),
+        (times[4], gd, "principal.deactivate", "sz.op", {"reason": "left"}),
+    ]
+    with engine.begin() as connection:
+        for name, active in (("gz.op", True), ("sz.op", False)):
+            connection.exec_driver_sql(
+                "INSERT INTO principal (name, display_name, active, version, created_at) "
+                "VALUES (?, ?, ?, 1, ?)",
+                (name, name, active, "2025-12-01 00:00:00.000000"),
+            )
+        for seq, (at, actor, action, target, detail) in enumerate(events, start=1):
+            connection.exec_driver_sql(
+                "INSERT INTO audit_event (tenant, seq, prev_hash, hash, at, actor, action, target_type, "
+                "target_id, detail) VALUES ('cn/440000', ?, '', '', ?, ?, ?, 'principal', ?, ?)",
+                (seq, at, actor, action, target, orjson.dumps(detail).decode()),
+            )
+    migrate.upgrade(url)
+    with engine.connect() as connection:
+        ended = connection.exec_driver_sql(
+            "SELECT role, tenant, added_at, added_by, removed_at, removed_by "
+            "FROM role_assignment_ended ORDER BY id"
+        ).all()
+        deactivated = connection.exec_driver_sql(
+            "SELECT name, deactivated_at FROM principal ORDER BY name"
+        ).all()
+    engine.dispose()
+    assert ended == [
+        ("approver", th, times[1], gz, times[2], gd),
+        # Never seen assigned in the trail: from the person's creation, by someone unknown.
+        ("auditor", th, "2025-12-01 00:00:00.000000", None, times[3], gd),
+    ]
+    assert deactivated == [("gz.op", None), ("sz.op", times[4])]

@@ -19,9 +19,11 @@ from app.graphql.types.compliance import (
     MatrixRow,
     OutletAuthority,
     OutletServices,
+    RoleHolders,
+    RoleHolding,
 )
 from app.graphql.types.outlet import Outlet
-from app.ops.compliance import anomalies, events, history, reports
+from app.ops.compliance import anomalies, events, history, reports, roles
 
 
 def _arg(description: str):
@@ -89,6 +91,21 @@ class ComplianceQueries:
             open=found.open,
             services=[HeldService.of(h) for h in found.services],
         )
+
+    @strawberry.field(
+        description="Who held which role in `tenant`'s area at `at`: the roles given there, below it and "
+        "above it (which reach into it), with who gave each and when; removed roles still answer for "
+        "the time they were held."
+    )
+    async def role_holders(
+        self,
+        info: strawberry.Info,
+        tenant: Annotated[str, _arg("Path of the department.")],
+        at: Annotated[datetime | None, _arg(AT)] = None,
+        role: Annotated[str | None, _arg("Only this role, e.g. approver.")] = None,
+    ) -> RoleHolders:
+        found = await info.context.read(roles.role_holders, tenant, at, role=role)
+        return RoleHolders(at=found.at, holders=[RoleHolding.of(r) for r in found.holders])
 
     @strawberry.field(
         description="The decision the engine would have made at `at` for this outlet, card service and "

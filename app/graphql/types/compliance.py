@@ -15,6 +15,7 @@ from app.graphql.types.outlet import Outlet
 from app.ops.compliance.events import GrantChange as GrantChangeView
 from app.ops.compliance.history import Explained, Held, Service, Via
 from app.ops.compliance.reports import MatrixRow as MatrixRowView
+from app.store.role_history import DatedRole
 from app.store.tables import AuditEvent as AuditEventRow
 
 DecisionReason = strawberry.enum(
@@ -86,6 +87,42 @@ class OutletServices:
     open: bool = strawberry.field(description="Whether the outlet was open at that time.")
     services: list[HeldService] = strawberry.field(
         description="For cards of the outlet's own area, with the grants; empty if it was not open."
+    )
+
+
+@strawberry.type(description="A role one person held, with who gave it when and, if it ended, when.")
+class RoleHolding:
+    principal: str = strawberry.field(description="The person's login name.")
+    display_name: str = strawberry.field(description="Their name as shown.")
+    role: str = strawberry.field(description="The role.")
+    tenant: str = strawberry.field(description="Path of the department where they held it.")
+    since: datetime = strawberry.field(description="When it was given.")
+    given_by: str | None = strawberry.field(description="Who gave it (null: the tenant files).")
+    until: datetime | None = strawberry.field(
+        description="When it was taken away or the person deactivated, if it was (even after the time "
+        "asked about); null: held still."
+    )
+    taken_by: str | None = strawberry.field(description="Who took it away (null: not taken, or deactivated).")
+
+    @classmethod
+    def of(cls, row: DatedRole) -> RoleHolding:
+        return cls(
+            principal=row.name,
+            display_name=row.display_name,
+            role=row.role,
+            tenant=row.tenant,
+            since=row.added_at,
+            given_by=row.added_by,
+            until=row.removed_at,
+            taken_by=row.removed_by,
+        )
+
+
+@strawberry.type(description="The roles held in one area at one time.")
+class RoleHolders:
+    at: datetime = strawberry.field(description="The time asked about.")
+    holders: list[RoleHolding] = strawberry.field(
+        description="In the area's subtree and at the departments above it, by department, role, person."
     )
 
 

@@ -5,13 +5,16 @@ On the database, the chains are checked against a signed checkpoint (the latest 
 given with `--anchors`), and continue across archive boundaries from the archive's signed checkpoint.
 On a file (`--file`, no database needed), against the seal the export signed over its own last events
 and, if given, an outside checkpoint. Memory stays flat: events stream in batches, and what is kept
-is a few values per tenant.
+is a few values per tenant. The database is read in the order the events were written, in parts by
+`jobs` processes for a large trail; a chain that does not come whole that way is walked again in
+sequence order, which names its first break (app/domain/audit_chain.py).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,15 +28,17 @@ from app.domain.audit_chain import (
     ChainWalk,
     Link,
     Row,
-    WrittenOrderPass,
+    Sighting,
     canonical_json,
     hashed_content,
+    stitch,
 )
 from app.domain.regions import dom_in
 from app.ops.compliance.checkpoints import Checkpoint, CheckpointError, loaded, stored_checkpoint
 from app.ops.compliance.exports import EXPORT_FORMAT, open_export
-from app.store.audit_read import chain_rows, content_of
-from app.store.db import make_sync_engine
+from app.store.audit_read import chain_rows, content_of, id_span
+from app.store.audit_scan import Target, sight, sight_in_process
+from app.store.db import driver_target, make_sync_engine
 from app.store.tables import AuditArchive, AuditCheckpoint
 
 Progress = Callable[[int], None]
@@ -114,6 +119,37 @@ def _finish(walk: ChainWalk, found: Verification, started: float, *, complete: b
     return found
 
 
+# Below this many events a trail is read by one process: starting others would cost more.
+_EVENTS_PER_JOB = 250_000
+
+
+def _parts(span: tuple[int, int], jobs: int) -> list[tuple[int, int]]:
+    """The (low, high] id ranges the table is read in: one, or a few per job so that the progress
+    bar moves and a slow part does not hold the others up."""
+    low, high = span
+    count = 1 if jobs <= 1 else min(jobs * 4, max(1, (high - low) // _EVENTS_PER_JOB))
+    step = -(-(high - low) // count) if high > low else 1
+    return [(start, min(start + step, high)) for start in range(low, max(high, low + 1), step)]
+
+
+def _sight_in_parallel(
+    target: Target,
+    under: str | None,
+    parts: list[tuple[int, int]],
+    anchors: list[Link],
+    jobs: int,
+    progress: Progress | None,
+) -> list[Sighting]:
+    """The parts read by up to `jobs` processes at once (each with its own connection and one batch
+    in memory), their sightings in the parts' order for `stitch`."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(sight_in_process, target, under, part, anchors) for part in parts]
+        for future in as_completed(futures):
+            if progress is not None:
+                progress(future.result().events)
+        return [future.result() for future in futures]
+
+
 def verify_database(
     url: str,
     *,
@@ -122,8 +158,10 @@ def verify_database(
     checkpoint_id: int | None = None,
     public_key: Ed25519PublicKey | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> Verification:
-    """Walk the chains of `under` (every chain: None) in the database at `url`."""
+    """Walk the chains of `under` (every chain: None) in the database at `url`, with up to `jobs`
+    processes reading parts of the table at once (a large trail only)."""
     found = Verification()
     engine = make_sync_engine(url)
     try:
@@ -142,17 +180,17 @@ def verify_database(
                 for s in _archive_starts(connection, public_key, found)
                 if (under is None or dom_in(s.tenant, under))
             ]
-            recheck = partial(content_of, connection)
             started = time.perf_counter()
-            first = WrittenOrderPass(anchors=links, starts=starts, recheck=recheck)
-            for batch in chain_rows(connection, under, written_order=True):
-                first.feed(batch)
-                if progress is not None:
-                    progress(len(batch))
-                del batch  # before the next one is read: memory holds one batch, whatever the events
-            walk = ChainWalk(anchors=links, starts=starts, recheck=recheck)
-            first.hand_over(walk)
-            for batch in chain_rows(connection, under, tenants=first.doubtful):
+            parts = _parts(id_span(connection), jobs)
+            target = Target(*driver_target(url))
+            if len(parts) == 1:
+                sightings = [sight(target, under, parts[0], links, progress)]
+            else:
+                sightings = _sight_in_parallel(target, under, parts, links, jobs, progress)
+            seen = stitch(sightings, starts)
+            walk = ChainWalk(anchors=links, starts=starts, recheck=partial(content_of, connection))
+            seen.hand_over(walk)
+            for batch in chain_rows(connection, under, tenants=seen.doubtful):
                 walk.feed(batch)
                 del batch
             return _finish(walk, found, started)

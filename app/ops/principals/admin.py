@@ -39,7 +39,7 @@ from app.ops.principals.reach import (
 from app.ops.principals.views import PrincipalView, view_of
 from app.ops.refusals import audited_use_case
 from app.store.audit import append_event
-from app.store.tables import PersonalToken, Principal, RoleAssignment, Tenant
+from app.store.tables import PersonalToken, Principal, RoleAssignment, RoleAssignmentEnded, Tenant
 
 MAX_DISPLAY_NAME = 128
 DEFAULT_ENROLMENT_HOURS = 24
@@ -206,6 +206,14 @@ async def _role_changed(
     return await view_of(session, actor, principal.id)
 
 
+async def _label_of(session: AsyncSession, principal_id: int | None) -> str | None:
+    """principal:<name> of whoever gave a role (None: the tenant files or an early migration)."""
+    if principal_id is None:
+        return None
+    name = (await session.exec(select(Principal.name).where(Principal.id == principal_id))).first()
+    return f"principal:{name}" if name else None
+
+
 @audited_use_case("principal.remove_role")
 async def remove_role(
     sessions: async_sessionmaker[AsyncSession],
@@ -250,6 +258,17 @@ async def remove_role(
                 )
             )
         ).one()
+        session.add(
+            RoleAssignmentEnded(
+                principal_id=principal.id,
+                tenant=path.path,
+                role=role,
+                added_at=assignment.created_at,
+                added_by=await _label_of(session, assignment.created_by),
+                removed_at=datetime.now(UTC),
+                removed_by=actor.label,
+            )
+        )
         await session.delete(assignment)
         return await _role_changed(session, actor, action, principal, role, path.path, request_id)
 
@@ -290,6 +309,7 @@ async def deactivate_principal(
         for token in live:
             token.revoked_at = now
         principal.active = False
+        principal.deactivated_at = now
         principal.version += 1
         await append_event(
             session,

@@ -11,7 +11,13 @@ from app.store.tables.audit import (
 from app.store.tables.cards import Card
 from app.store.tables.grants import Grant
 from app.store.tables.idempotency import IdempotencyRecord
-from app.store.tables.principals import PartnerKey, PersonalToken, Principal, RoleAssignment
+from app.store.tables.principals import (
+    PartnerKey,
+    PersonalToken,
+    Principal,
+    RoleAssignment,
+    RoleAssignmentEnded,
+)
 from app.store.tables.tenancy import Ceiling, Outlet, OutletBlock, Tenant
 
 __all__ = [
@@ -31,5 +37,6 @@ __all__ = [
     "PolicyLineEnded",
     "Principal",
     "RoleAssignment",
+    "RoleAssignmentEnded",
     "Tenant",
 ]

@@ -24,6 +24,8 @@ class Principal(SQLModel, table=True):
     active: bool = True
     version: int = Field(default=1, sa_column=_PRINCIPAL_VERSION)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # When they were deactivated: their roles end then, though the rows stay (the role history).
+    deactivated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -39,6 +41,25 @@ class RoleAssignment(SQLModel, table=True):
     role: str = Field(max_length=32)
     created_by: int | None = Field(default=None, foreign_key="principal.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class RoleAssignmentEnded(SQLModel, table=True):
+    """A role assignment that was removed: who held which role where, from when until when, and who
+    gave and took it. Never updated or deleted, so "who could approve in Tianhe on 3 March" is
+    answered after the role is gone (app/store/role_history.py). The tenant is kept by path: a
+    tenant may be pruned once nobody holds a role there."""
+
+    __tablename__ = "role_assignment_ended"
+    __table_args__ = (Index("ix_role_assignment_ended_tenant", "tenant"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    principal_id: int = Field(foreign_key="principal.id")
+    tenant: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    added_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    added_by: str | None = Field(default=None, max_length=96)  # principal:<name>; None: not known
+    removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    removed_by: str | None = Field(default=None, max_length=96)
 
 
 class PersonalToken(SQLModel, table=True):

@@ -38,6 +38,13 @@ EVENTS = """query($f: AuditEventFilter, $first: Int, $after: String) {
   }
 }"""
 
+ROLES = """query($t: String!, $at: DateTime, $r: String) {
+  roleHolders(tenant: $t, at: $at, role: $r) {
+    at holders { principal displayName role tenant since givenBy until takenBy }
+  }
+}"""
+ROLE = "mutation($i: RoleInput!) { %s(input: $i) { principal { name } } }"
+
 
 async def _granted_then_revoked(api) -> tuple[str, str]:
     """A password_reset grant to Wushan, in force for a moment, then revoked: (grant id, a time it held)."""
@@ -162,3 +169,27 @@ async def test_outside_the_area_missing_and_malformed_are_refused_with_codes(no_
     assert error_code(body) == "FORBIDDEN"
     body = await api.gql(WHO_CAN, {"t": TH, "s": "password_reset"})
     assert error_code(body) == "UNAUTHENTICATED"
+
+
+async def test_an_auditor_sees_who_held_a_role_after_it_was_taken(no_approval):
+    api = no_approval
+    role = {"i": {"name": "gz.operator", "tenant": TH, "role": "approver"}}
+    assert "errors" not in await api.gql(ROLE % "assignRole", role, who="gz_admin")
+    held = datetime.now(UTC).isoformat()
+    assert "errors" not in await api.gql(ROLE % "removeRole", role, who="gz_admin")
+    then = (await api.gql(ROLES, {"t": TH, "at": held, "r": "approver"}, who="gz_auditor"))["data"]
+    (found,) = [h for h in then["roleHolders"]["holders"] if h["principal"] == "gz.operator"]
+    admin = "principal:gz.admin"
+    assert (found["tenant"], found["givenBy"], found["takenBy"]) == (TH, admin, admin)
+    since, until = (datetime.fromisoformat(found[k]) for k in ("since", "until"))
+    assert since <= datetime.fromisoformat(held) < until
+    now = (await api.gql(ROLES, {"t": TH, "r": "approver"}, who="gz_auditor"))["data"]
+    assert "gz.operator" not in {h["principal"] for h in now["roleHolders"]["holders"]}
+    for variables, code in (
+        ({"t": "cn/440000/440300"}, "FORBIDDEN"),
+        ({"t": TH, "r": "no\u0007role"}, "BAD_INPUT"),
+        ({"t": TH, "at": "2199-01-01T00:00:00+08:00"}, "BAD_INPUT"),
+    ):
+        body = await api.gql(ROLES, variables, who="gz_auditor")
+        assert error_code(body) == code and body["data"] is None, (variables, body)
+    assert error_code(await api.gql(ROLES, {"t": TH}, who="gz_operator")) == "FORBIDDEN"

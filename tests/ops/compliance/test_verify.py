@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from app.domain.audit_chain import chain_hash
+from app.ops.compliance import verify as verify_module
 from app.ops.compliance.checkpoints import Signer, sign_heads
 from app.ops.compliance.verify import verify_database
 from app.store.audit import append_events, event_content
@@ -93,6 +94,27 @@ async def test_a_chain_stored_out_of_written_order_is_walked_in_sequence(db_url,
     assert found.ok and found.events == 90 and found.tenants == 3
     tamper(db_url, f"update audit_event set target_id = '77' where tenant = '{GZ}' and seq = 3")
     assert only_break(verify(db_url)) == (GZ, 3, "EDITED")
+
+
+async def test_parts_read_by_several_processes_give_the_same_verdicts(db_url, sessions, monkeypatch):
+    """A large trail is read in parts by several processes, each part's runs of a chain stitched to
+    the next: the verdicts are those of one reader, breaks at a part's edge included."""
+    await write_events(sessions, 40)
+    await sign_heads(sessions, SIGNER)
+    monkeypatch.setattr(verify_module, "_EVENTS_PER_JOB", 7)  # parts of ~10 events, chains across them
+    whole = verify(db_url, jobs=3)
+    assert whole.ok and whole.events == 120 and whole.tenants == 3 and whole.unsigned == {}
+    tamper(
+        db_url,
+        f"update audit_event set actor = 'person:someone.else' where tenant = '{GZ}' and seq = 17",
+        f"delete from audit_event where tenant = '{SZ}' and seq = 30",
+        f"delete from audit_event where tenant = '{TH}' and seq > 36",
+    )
+    one, three = verify(db_url), verify(db_url, jobs=3)
+    found = [(b.tenant, b.seq, b.problem) for b in three.breaks]
+    assert found == [(b.tenant, b.seq, b.problem) for b in one.breaks]
+    assert found == [(GZ, 17, "EDITED"), (TH, 37, "TRUNCATED"), (SZ, 30, "MISSING")]
+    assert three.events == one.events == 115
 
 
 async def test_an_edited_field_is_found_at_its_event(db_url, sessions):
