@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     # often each looks for new events in the database.
     subscriptions_per_connection: int = Field(default=5, ge=1, le=100)
     subscription_poll_seconds: float = Field(default=0.5, ge=0.05, le=10)
+    # The console (GB/T 22239-2019 level 3): a session ends after this long without a request, and a
+    # login is refused for `login_lockout_minutes` after this many failures of one account, or of
+    # one address, within that time (counted in the database, so across workers).
+    console_idle_minutes: int = Field(default=15, ge=1, le=480)
+    login_failures_per_account: int = Field(default=5, ge=3, le=100)
+    login_failures_per_address: int = Field(default=20, ge=3, le=1000)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
 
 # var/keys.env names each key as its setting does; `data` and `lookup` are how files made before

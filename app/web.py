@@ -9,13 +9,14 @@ import logging
 import re
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -43,6 +44,7 @@ from app.store.db import make_async_engine, make_session_factory
 from app.store.point_reads import PointReader
 
 log = logging.getLogger("ssc.web")
+EXPLORER_PAGE = (Path(__file__).resolve().parent / "graphql" / "explorer.html").read_text(encoding="utf-8")
 # graphql-core's hint in validation and coercion errors: " Did you mean 'a', 'b', or 'c'?"
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
@@ -57,10 +59,11 @@ class GraphQLApp(GraphQL):
         limiter: PartnerLimiter,
         settings: Settings,
     ) -> None:
-        graphiql = settings.env != "production"
+        explorer = settings.env != "production"
         super().__init__(
             schema,
-            graphql_ide="graphiql" if graphiql else None,
+            # Which page strawberry would serve matters not: ours replaces it (render_graphql_ide).
+            graphql_ide="graphiql" if explorer else None,
             allow_queries_via_get=False,
             # graphql-transport-ws only: it authenticates when the connection opens (on_ws_connect).
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -72,6 +75,11 @@ class GraphQLApp(GraphQL):
         self.policy = policy
         self.limiter = limiter
         self.settings = settings
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # The explorer page of our own (app/graphql/explorer.html): strawberry's GraphiQL loads its
+        # scripts from a CDN, a blank page on an offline government network.
+        return HTMLResponse(EXPLORER_PAGE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -31,6 +31,8 @@ class Actor:
     # enrolment token, which may only obtain its owner's own token (app/ops/principals/credentials.py).
     token_expires_at: datetime | None = None
     enrolling: bool = False
+    # Acting through a console session (app/ops/principals/console_sessions.py) instead of a token.
+    session_id: int | None = None
 
     @property
     def label(self) -> str:
@@ -39,7 +41,7 @@ class Actor:
     @property
     def credential(self) -> str:
         """The credential that acted, named in every audit event of the request (never the token)."""
-        return f"token:{self.token_id}"
+        return f"session:{self.session_id}" if self.session_id is not None else f"token:{self.token_id}"
 
 
 @dataclass(frozen=True)

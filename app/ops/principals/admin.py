@@ -18,6 +18,7 @@ from app.authz.admin import ROLE_RANK
 from app.ops.auth import Actor, authorize
 from app.ops.errors import OpsError, check_version
 from app.ops.inputs import display_text, reason_text
+from app.ops.principals.console_sessions import end_sessions
 from app.ops.principals.credentials import (
     IssuedToken,
     add_token,
@@ -311,6 +312,7 @@ async def deactivate_principal(
         principal.active = False
         principal.deactivated_at = now
         principal.version += 1
+        ended_sessions = await end_sessions(session, principal.id, "deactivated")
         await append_event(
             session,
             tenant=home_of(actor, roles),
@@ -323,6 +325,7 @@ async def deactivate_principal(
             detail={
                 "reason": reason,
                 "revoked_tokens": [t.prefix for t in live],
+                "ended_console_sessions": ended_sessions,
                 "version": principal.version,
             },
         )

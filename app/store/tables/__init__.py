@@ -12,9 +12,12 @@ from app.store.tables.cards import Card
 from app.store.tables.grants import Grant
 from app.store.tables.idempotency import IdempotencyRecord
 from app.store.tables.principals import (
+    ConsoleSession,
+    LoginFailure,
     PartnerKey,
     PersonalToken,
     Principal,
+    PrincipalLogin,
     RoleAssignment,
     RoleAssignmentEnded,
 )
@@ -26,8 +29,10 @@ __all__ = [
     "AuditEvent",
     "Card",
     "Ceiling",
+    "ConsoleSession",
     "Grant",
     "IdempotencyRecord",
+    "LoginFailure",
     "Outlet",
     "OutletBlock",
     "PartnerKey",
@@ -36,6 +41,7 @@ __all__ = [
     "PolicyLine",
     "PolicyLineEnded",
     "Principal",
+    "PrincipalLogin",
     "RoleAssignment",
     "RoleAssignmentEnded",
     "Tenant",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Index, UniqueConstraint, false
+from sqlalchemy import Boolean, Column, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from app.store.tables.common import UTCDateTime, compare_and_set, utcnow, version_column
@@ -60,6 +60,51 @@ class RoleAssignmentEnded(SQLModel, table=True):
     added_by: str | None = Field(default=None, max_length=96)  # principal:<name>; None: not known
     removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     removed_by: str | None = Field(default=None, max_length=96)
+
+
+class PrincipalLogin(SQLModel, table=True):
+    """How a person logs in to the console: an argon2 password and a TOTP second factor. The TOTP
+    secret is kept encrypted with the data key (FieldCipher, context b"totp_secret"); it is set at
+    enrolment, and `totp_enrolled_at` says when the person proved they hold it."""
+
+    __tablename__ = "principal_login"
+
+    principal_id: int = Field(primary_key=True, foreign_key="principal.id")
+    password_hash: str = Field(max_length=255)
+    password_set_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    totp_secret: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    totp_enrolled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # The last 30-second step whose code was accepted: a code works once.
+    last_totp_step: int | None = None
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A console login: kept server-side so that logout, deactivation and idleness end it at once.
+    Only the SHA-256 of its cookie is kept. `stage` is "second_factor" or "enrol" after the password,
+    "open" after the second factor, "ended" at the end."""
+
+    __tablename__ = "console_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    principal_id: int = Field(foreign_key="principal.id", index=True)
+    stage: str = Field(max_length=16)
+    address: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    ended_why: str | None = Field(default=None, max_length=32)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed console login, counted for lockout per account and per address across workers."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_subject_at", "subject", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=160)  # account:<name> or address:<ip>
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class PersonalToken(SQLModel, table=True):
