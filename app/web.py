@@ -27,6 +27,8 @@ from strawberry.types import ExecutionResult
 
 from app.authz.policy_state import BusinessPolicy
 from app.authz.sync import PolicyTailer
+from app.console import console_mount
+from app.console.login import Console
 from app.graphql.context import Context
 from app.graphql.downloads import report_routes
 from app.graphql.http_errors import error_response
@@ -217,9 +219,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/reports/audit-events", audit_events),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            console_mount(),
         ],
         lifespan=lifespan,
     )
+    app.state.console = Console.create(sessions, settings, cipher)
     app.state.sessions = sessions
     app.state.engine = engine
     app.state.business = business

@@ -26,7 +26,9 @@ ALLOWED = {
     "ops": {"domain", "store", "authz", "settings"},
     "graphql": {"domain", "store", "authz", "ops", "settings"},
     "cli": {"domain", "store", "authz", "ops", "settings"},
-    "web": {"domain", "store", "authz", "ops", "graphql", "settings"},
+    # The console is the GraphQL API's sibling: pages over the same use cases.
+    "console": {"domain", "store", "authz", "ops", "settings"},
+    "web": {"domain", "store", "authz", "ops", "graphql", "console", "settings"},
 }
 # The modules directly in app/ops/ that every area shares; they may not depend on an area.
 OPS_SHARED = {"auth", "errors", "inputs", "refusals", "__init__"}

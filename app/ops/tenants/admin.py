@@ -11,6 +11,7 @@ approval that an ancestor requires cannot be turned off here (FORBIDDEN): only t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -18,6 +19,8 @@ from sqlmodel import func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.card import validate_pin_lock_threshold
+from app.domain.regions import ancestor_paths, dom_in
+from app.domain.settings import EffectiveSettings, effective
 from app.ops.auth import Actor, authorize
 from app.ops.errors import OpsError, check_version, not_found
 from app.ops.inputs import parse_input, parse_tenant
@@ -130,3 +133,48 @@ async def update_tenant_settings(
             detail={"before": before, "after": after, "version": row.version},
         )
         return row
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    tenant: Tenant
+    settings: EffectiveSettings
+    depth: int  # levels below the top of the caller's area
+
+
+async def area_tree(
+    sessions: async_sessionmaker[AsyncSession], actor: Actor, *, limit: int = 5_000
+) -> list[TreeNode]:
+    """The departments the caller may read, in path order (a tree read top-down), each with the
+    settings in force there: two queries whatever the size of the area (its departments, and the
+    departments above it that settings are inherited from)."""
+    scopes = [s for s in actor.guard.scopes() if actor.guard.can("read", "tenant", s)]
+    if not scopes:
+        return []
+    async with sessions() as session:
+        rows = list(
+            (
+                await session.exec(
+                    select(Tenant)
+                    .where(or_(*(in_subtree(Tenant.path, s) for s in scopes)))
+                    .order_by(Tenant.path)
+                    .limit(limit)
+                )
+            ).all()
+        )
+        above = {p for s in scopes for p in ancestor_paths(s)} - {row.path for row in rows}
+        known = {row.path: row for row in rows}
+        if above:
+            known.update(
+                (row.path, row)
+                for row in (await session.exec(select(Tenant).where(Tenant.path.in_(above)))).all()
+            )
+    tops = {min((s for s in scopes if dom_in(row.path, s)), key=len) for row in rows}
+    return [
+        TreeNode(
+            row,
+            effective([known[p] for p in ancestor_paths(row.path) if p in known]),
+            row.path.count("/") - min(t.count("/") for t in tops if dom_in(row.path, t)),
+        )
+        for row in rows
+    ]

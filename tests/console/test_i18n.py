@@ -1,0 +1,26 @@
+"""Every message of the console has its Chinese translation, and both catalogues hold the same ones."""
+
+from __future__ import annotations
+
+import re
+
+from app.console.i18n import LANGUAGES, catalogue
+from app.console.rendering import TEMPLATES as TEMPLATES_DIR
+from app.domain.roles import AdminRole
+
+MESSAGE = re.compile(r"""_\(\s*(["'])(.+?)\1\s*\)""")
+
+
+def used_messages() -> set[str]:
+    found = {m.group(2) for path in TEMPLATES_DIR.glob("*.html") for m in MESSAGE.finditer(path.read_text())}
+    return found | {role.value for role in AdminRole}  # shown through _(role)
+
+
+def test_every_message_is_translated_in_every_language():
+    used = used_messages()
+    assert len(used) > 20
+    for language in LANGUAGES:
+        missing = used - catalogue(language).keys()
+        assert not missing, f"{language}: no translation for {sorted(missing)}"
+    chinese = catalogue("zh_CN")
+    assert all(re.search(r"[\u4e00-\u9fff]", chinese[m]) for m in used), "a Chinese message without Chinese"
