@@ -19,6 +19,7 @@ from app.console.login import (
     login_submit,
     logout_submit,
 )
+from app.console.outlets import outlets_page
 from app.console.overview import overview_page
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -29,6 +30,7 @@ def console_mount() -> Mount:
         "/console",
         routes=[
             Route("/", overview_page),
+            Route("/outlets", outlets_page, methods=["GET"]),
             Route("/login", login_page, methods=["GET"]),
             Route("/login", login_submit, methods=["POST"]),
             Route("/enrol", enrol_page, methods=["GET"]),

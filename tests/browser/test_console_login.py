@@ -1,5 +1,6 @@
 """The console in Chromium at 1366×768, as a city administrator uses it: first login with the second
-factor enrolled from the page's QR code, the overview of their own area, the language switch, a form
+factor enrolled from the page's QR code, the overview of their own area, their banks' outlets found
+with the filters, the language switch, a form
 posted without its token refused, logout; each page photographed in both languages."""
 
 from __future__ import annotations
@@ -53,7 +54,19 @@ async def test_first_login_overview_language_and_logout(browser, console, screen
     assert await page.locator("text=广州市天河区人力资源和社会保障局").count() == 1
     assert await page.locator("text=cn/440000/440300").count() == 0  # Shenzhen is not theirs
     await page.screenshot(path=screenshots / "overview-zh.png", full_page=True)
+    await page.click("nav.pages >> text=网点")
+    await page.select_option("#kind", "bank_outlet")
+    await page.click("form.filters button")
+    assert "kind=bank_outlet" in page.url and await page.locator("tbody tr").count() > 0
+    assert (
+        await page.locator("tbody td:nth-child(3)").all_inner_texts()
+        == ["银行网点"] * await page.locator("tbody tr").count()
+    )
+    await page.screenshot(path=screenshots / "outlets-zh.png", full_page=True)
     await page.click("text=English")
+    assert await page.locator("h1").inner_text() == "Outlets"
+    await page.screenshot(path=screenshots / "outlets-en.png", full_page=True)
+    await page.click("nav.pages >> text=Overview")
     assert await page.locator("h1").inner_text() == "Overview"
     await page.screenshot(path=screenshots / "overview-en.png", full_page=True)
     # Keyboard: the skip link comes first and leads to the content.

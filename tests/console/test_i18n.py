@@ -6,14 +6,18 @@ import re
 
 from app.console.i18n import LANGUAGES, catalogue
 from app.console.rendering import TEMPLATES as TEMPLATES_DIR
+from app.domain.catalogue import OutletKind
 from app.domain.roles import AdminRole
+from app.ops.outlets.views import STATUSES
 
 MESSAGE = re.compile(r"""_\(\s*(["'])(.+?)\1\s*\)""")
 
 
 def used_messages() -> set[str]:
     found = {m.group(2) for path in TEMPLATES_DIR.glob("*.html") for m in MESSAGE.finditer(path.read_text())}
-    return found | {role.value for role in AdminRole}  # shown through _(role)
+    # Shown through a variable: roles, outlet kinds and statuses, the page names of the top bar.
+    shown = {role.value for role in AdminRole} | {kind.value for kind in OutletKind} | set(STATUSES)
+    return found | shown | {"Overview", "Outlets"}
 
 
 def test_every_message_is_translated_in_every_language():

@@ -5,11 +5,7 @@ themselves."""
 
 from __future__ import annotations
 
-import re
-import time
-
 import httpx
-import pyotp
 import pytest
 
 from app.ops.principals.credentials import create_principal_with_token
@@ -18,9 +14,9 @@ from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings
 from app.web import create_app
 from tests.api.outlet_helpers import recorded_statements
+from tests.console.console_helpers import PASSWORD, hidden, log_in
 from tests.livesrv import serve
 
-PASSWORD = "Guangzhou-2026-ok"
 TH = "cn/440000/440100/440106"
 
 
@@ -34,27 +30,6 @@ async def base(db_url, sessions, tenants_dir, tmp_path):
     settings = Settings(database_url=db_url, key_file=str(tmp_path / "keys.env"), audit_checkpoint_seconds=0)
     with serve(create_app(settings)) as url:
         yield url
-
-
-def hidden(page: str, name: str) -> str:
-    return re.search(rf'name="{name}" value="([^"]+)"', page).group(1)
-
-
-def log_in(client: httpx.Client, name: str = "gz.web") -> None:
-    form = client.get("/console/login")
-    entered = client.post(
-        "/console/login", data={"csrf": hidden(form.text, "csrf"), "name": name, "password": PASSWORD}
-    )
-    assert entered.status_code == 303 and entered.headers["location"] == "/console/enrol"
-    enrol = client.get("/console/enrol")
-    assert enrol.status_code == 200 and "<svg" in enrol.text
-    secret = re.search(r"<code>([A-Z2-7 ]+)</code>", enrol.text).group(1).replace(" ", "")
-    if time.time() % 30 > 27:
-        time.sleep(3)
-    done = client.post(
-        "/console/code", data={"csrf": hidden(enrol.text, "csrf"), "code": pyotp.TOTP(secret).now()}
-    )
-    assert done.status_code == 303 and done.headers["location"] == "/console/"
 
 
 def test_a_city_administrator_logs_in_sees_their_area_and_logs_out(base):

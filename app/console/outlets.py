@@ -1,0 +1,50 @@
+"""The outlets of the caller's area: search by code or name, filters (kind, status, department with
+the departments below it), 50 a page in code order with a link to the next (keyset paging), over
+app/ops/outlets/views.list_outlets; a GET form, so a search is a link one can keep or send."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from app.console.login import Console
+from app.console.rendering import render
+from app.domain.catalogue import OutletKind
+from app.ops.errors import OpsError
+from app.ops.outlets.views import STATUSES, OutletFilter, list_outlets
+
+PAGE = 50
+FILTERS = ("search", "kind", "status", "tenant")
+
+
+async def outlets_page(request: Request) -> Response:
+    console: Console = request.app.state.console
+    actor = await console.actor(request)
+    if actor is None:
+        return RedirectResponse("/console/login", status_code=303)
+    asked = {name: request.query_params.get(name, "").strip() for name in FILTERS}
+    after = request.query_params.get("after") or None
+    chosen = {name: value or None for name, value in asked.items()}
+    error, rows, total = None, [], 0
+    try:
+        rows, total = await list_outlets(
+            console.sessions, actor, OutletFilter(**chosen), after=after, limit=PAGE
+        )
+    except OpsError as err:
+        error = err.code
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    return render(
+        request,
+        "outlets.html",
+        status=200 if error is None else 400 if error == "BAD_INPUT" else 403,
+        actor=actor,
+        csrf=console.form_token(request),
+        asked=asked,
+        kinds=[kind.value for kind in OutletKind],
+        statuses=STATUSES,
+        rows=rows,
+        total=total,
+        next_after=rows[-1].row.id if more else None,
+        error=error,
+    )
