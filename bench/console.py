@@ -1,0 +1,133 @@
+"""Console pages benchmark (issue 15): each page's time with 100,000 outlets in the tenant.
+
+    python bench/console.py [--outlets 100000] [--samples 21]
+
+Builds a fresh SQLite database with the demo tree and N synthetic outlets (`ssc demo generate`), a
+province administrator with a console password whose second factor is enrolled, and a logged-in
+session; starts the real app under uvicorn on 127.0.0.1 and times, from a client on the same machine,
+each page as the browser asks for it (GET with the session cookie, to the last byte): the overview,
+the first outlets page, a search, a kind filter, and a page deep in the list (keyset). /healthz in the
+same run is the baseline (what any request costs). The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pyotp
+import uvicorn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.ops.demo.generate import generate  # noqa: E402
+from app.ops.principals.credentials import create_principal_with_token  # noqa: E402
+from app.ops.principals.logins import enrolment, password_step, second_factor_step, set_password  # noqa: E402
+from app.ops.tenants.apply import apply_tenant_files  # noqa: E402
+from app.settings import Settings, resolve_keys  # noqa: E402
+from app.store import migrate  # noqa: E402
+from app.store.crypto import FieldCipher  # noqa: E402
+from app.store.db import make_async_engine, make_session_factory  # noqa: E402
+from app.web import create_app  # noqa: E402
+
+PASSWORD = "Benchmark-2026-ok"
+PAGES = {
+    "overview": "/console/",
+    "outlets_first": "/console/outlets",
+    "outlets_search": "/console/outlets?search=demo-00500",
+    "outlets_kind": "/console/outlets?kind=bank_outlet",
+    "outlets_deep": "/console/outlets?after=demo-0090000",
+}
+
+
+async def prepare(settings: Settings, outlets: int) -> str:
+    """The database, and a logged-in session's cookie value."""
+    engine = make_async_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    cipher = FieldCipher(*resolve_keys(settings))
+    await apply_tenant_files(sessions, ROOT / "tenants")
+    await generate(sessions, cipher, cards=0, outlets=outlets, seed=1)
+    await create_principal_with_token(
+        sessions, tenant_path="cn/440000", role="province_admin", name="gd.bench"
+    )
+    await set_password(sessions, "gd.bench", PASSWORD)
+    step = await password_step(sessions, settings, "gd.bench", PASSWORD, "127.0.0.1")
+    secret, _ = await enrolment(sessions, cipher, step.token)
+    await second_factor_step(sessions, settings, cipher, step.token, pyotp.TOTP(secret).now(), "127.0.0.1")
+    await engine.dispose()
+    return step.token
+
+
+def measure(settings: Settings, cookie: str, samples: int) -> dict:
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    found: dict[str, float] = {}
+    try:
+        with httpx.Client(base_url=base, cookies={"ssc_session": cookie}, timeout=60) as client:
+            for name, path in {"baseline_healthz": "/healthz", **PAGES}.items():
+                times = []
+                for _ in range(samples + 1):  # the first warms the page's template and queries
+                    t0 = time.perf_counter()
+                    response = client.get(path)
+                    times.append(time.perf_counter() - t0)
+                    if response.status_code != 200 or (path != "/healthz" and "<h1>" not in response.text):
+                        raise RuntimeError(f"{path}: HTTP {response.status_code}")
+                found[f"{name}_p50_ms"] = round(statistics.median(times[1:]) * 1000, 1)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--outlets", type=int, default=100_000)
+    parser.add_argument("--samples", type=int, default=21)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ssc-bench-") as tmp:
+        settings = Settings(
+            database_url=f"sqlite:///{Path(tmp) / 'console.db'}",
+            key_file=str(Path(tmp) / "keys.env"),
+            audit_checkpoint_seconds=0,
+            console_idle_minutes=60,
+        )
+        migrate.upgrade(settings.database_url)
+        t0 = time.perf_counter()
+        cookie = asyncio.run(prepare(settings, args.outlets))
+        print(f"built {args.outlets:,} outlets in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        found = measure(settings, cookie, args.samples)
+    print(f"pages: {found}", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "machine": f"{platform.node()} {platform.machine()} {platform.python_version()}",
+                "date": datetime.now(UTC).date().isoformat(),
+                "outlets": args.outlets,
+                **found,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
