@@ -223,7 +223,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
-    app.state.console = Console.create(sessions, settings, cipher)
+    app.state.console = Console.create(sessions, settings, cipher, tailer)
     app.state.sessions = sessions
     app.state.engine = engine
     app.state.business = business

@@ -10,6 +10,8 @@ from pathlib import Path
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app.console.approvals import approvals_page, decide_submit
+from app.console.grants import grant_change_submit, grant_new_page, grant_new_submit, grant_page, grants_page
 from app.console.login import (
     choose_language,
     code_page,
@@ -19,6 +21,8 @@ from app.console.login import (
     login_submit,
     logout_submit,
 )
+from app.console.outlet import close_submit, key_revoke, key_submit, outlet_page
+from app.console.outlet_new import new_outlet_page, new_outlet_submit
 from app.console.outlets import outlets_page
 from app.console.overview import overview_page
 
@@ -31,6 +35,19 @@ def console_mount() -> Mount:
         routes=[
             Route("/", overview_page),
             Route("/outlets", outlets_page, methods=["GET"]),
+            Route("/outlets/new", new_outlet_page, methods=["GET"]),
+            Route("/outlets/new", new_outlet_submit, methods=["POST"]),
+            Route("/outlets/{outlet_id}", outlet_page, methods=["GET"]),
+            Route("/outlets/{outlet_id}/close", close_submit, methods=["POST"]),
+            Route("/outlets/{outlet_id}/keys", key_submit, methods=["POST"]),
+            Route("/outlets/{outlet_id}/keys/{key_id:int}/revoke", key_revoke, methods=["POST"]),
+            Route("/grants", grants_page, methods=["GET"]),
+            Route("/grants/new", grant_new_page, methods=["GET"]),
+            Route("/grants/new", grant_new_submit, methods=["POST"]),
+            Route("/grants/{grant_id}", grant_page, methods=["GET"]),
+            Route("/grants/{grant_id}/{action}", grant_change_submit, methods=["POST"]),
+            Route("/approvals", approvals_page, methods=["GET"]),
+            Route("/approvals/{grant_id}", decide_submit, methods=["POST"]),
             Route("/login", login_page, methods=["GET"]),
             Route("/login", login_submit, methods=["POST"]),
             Route("/enrol", enrol_page, methods=["GET"]),

@@ -8,8 +8,11 @@ import hashlib
 import hmac
 import io
 import secrets
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import qrcode
 import qrcode.image.svg
@@ -17,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.authz.sync import PolicyTailer
 from app.console.i18n import COOKIE as LANGUAGE_COOKIE
 from app.console.i18n import LANGUAGES
 from app.console.rendering import LOGIN_COOKIE, SESSION_COOKIE, render, set_cookie
@@ -28,23 +32,27 @@ from app.settings import Settings, resolve_keys
 from app.store.crypto import FieldCipher
 
 HOME = "/console/"
+T = TypeVar("T")
 
 
 @dataclass
 class Console:
-    """What the console's pages need: the database, the settings, the data key (TOTP secrets) and
-    the key form tokens are derived with."""
+    """What the console's pages need: the database, the settings, the data key (TOTP secrets), the
+    key form tokens are derived with and what keeps this worker's policy in step with the change log."""
 
     sessions: async_sessionmaker
     settings: Settings
     cipher: FieldCipher
     form_key: bytes
+    policy: PolicyTailer
 
     @classmethod
-    def create(cls, sessions: async_sessionmaker, settings: Settings, cipher: FieldCipher) -> Console:
+    def create(
+        cls, sessions: async_sessionmaker, settings: Settings, cipher: FieldCipher, policy: PolicyTailer
+    ) -> Console:
         # The form tokens' key is derived from the lookup key for this one use, not the key itself.
         form_key = hmac.new(resolve_keys(settings)[1], b"ssc console form tokens", hashlib.sha256).digest()
-        return cls(sessions, settings, cipher, form_key)
+        return cls(sessions, settings, cipher, form_key, policy)
 
     @property
     def idle(self) -> timedelta:
@@ -60,6 +68,21 @@ class Console:
         except OpsError:
             return None
 
+    async def run(
+        self, request: Request, actor: Actor, use_case: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> T:
+        """Run a use case of app/ops as `actor`, the way the GraphQL API does (Context.run): what it
+        commits is applied to this worker's policy before the page answers, so the change the person
+        is told about is in force for their very next request."""
+        async with self.policy.applying_own_changes():
+            return await use_case(self.sessions, actor, *args, request_id=request_id(request), **kwargs)
+
+    async def read(
+        self, request: Request, actor: Actor, use_case: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> T:
+        """Run a read of app/ops as `actor`: the same shape as `run`, nothing to apply."""
+        return await use_case(self.sessions, actor, *args, request_id=request_id(request), **kwargs)
+
     async def form(self, request: Request) -> dict[str, str] | None:
         """The posted form if it carries this session's token; None otherwise (refused)."""
         form = await request.form()
@@ -69,6 +92,13 @@ class Console:
             if csrf_ok(self.form_key, request.cookies.get(SESSION_COOKIE), fields.get("csrf"))
             else None
         )
+
+
+def request_id(request: Request) -> str:
+    """The request's id, kept in its audit events: the proxy's X-Request-Id, else one made here."""
+    if "request_id" not in request.scope:
+        request.scope["request_id"] = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:64]
+    return request.scope["request_id"]
 
 
 def address(request: Request) -> str | None:

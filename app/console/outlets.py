@@ -5,11 +5,12 @@ app/ops/outlets/views.list_outlets; a GET form, so a search is a link one can ke
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.rendering import render
+from app.console.pages import show, signed_in
 from app.domain.catalogue import OutletKind
+from app.ops.auth import Actor
 from app.ops.errors import OpsError
 from app.ops.outlets.views import STATUSES, OutletFilter, list_outlets
 
@@ -17,29 +18,26 @@ PAGE = 50
 FILTERS = ("search", "kind", "status", "tenant")
 
 
-async def outlets_page(request: Request) -> Response:
-    console: Console = request.app.state.console
-    actor = await console.actor(request)
-    if actor is None:
-        return RedirectResponse("/console/login", status_code=303)
+@signed_in
+async def outlets_page(request: Request, console: Console, actor: Actor) -> Response:
     asked = {name: request.query_params.get(name, "").strip() for name in FILTERS}
     after = request.query_params.get("after") or None
     chosen = {name: value or None for name, value in asked.items()}
     error, rows, total = None, [], 0
     try:
-        rows, total = await list_outlets(
-            console.sessions, actor, OutletFilter(**chosen), after=after, limit=PAGE
+        rows, total = await console.read(
+            request, actor, list_outlets, OutletFilter(**chosen), after=after, limit=PAGE
         )
     except OpsError as err:
         error = err.code
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    return render(
+    return show(
         request,
+        console,
+        actor,
         "outlets.html",
         status=200 if error is None else 400 if error == "BAD_INPUT" else 403,
-        actor=actor,
-        csrf=console.form_token(request),
         asked=asked,
         kinds=[kind.value for kind in OutletKind],
         statuses=STATUSES,

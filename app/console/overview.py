@@ -4,17 +4,15 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.rendering import render
+from app.console.pages import show, signed_in
+from app.ops.auth import Actor
 from app.ops.tenants.admin import area_tree
 
 
-async def overview_page(request: Request) -> Response:
-    console: Console = request.app.state.console
-    actor = await console.actor(request)
-    if actor is None:
-        return RedirectResponse("/console/login", status_code=303)
+@signed_in
+async def overview_page(request: Request, console: Console, actor: Actor) -> Response:
     tree = await area_tree(console.sessions, actor)
-    return render(request, "overview.html", actor=actor, tree=tree, csrf=console.form_token(request))
+    return show(request, console, actor, "overview.html", tree=tree)

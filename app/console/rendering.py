@@ -36,6 +36,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         language=translator.language,
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         path=request.url.path,
+        # Where the language switch comes back to: the same page with the same query.
+        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         **context,
     )
     return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from app.console.i18n import LANGUAGES, catalogue
+from app.console.pages import EXPLAINED
 from app.console.rendering import TEMPLATES as TEMPLATES_DIR
-from app.domain.catalogue import OutletKind
+from app.domain.catalogue import CardService, OutletKind
 from app.domain.roles import AdminRole
+from app.ops.grants.admin import GRANT_STATES
 from app.ops.outlets.views import STATUSES
 
 MESSAGE = re.compile(r"""_\(\s*(["'])(.+?)\1\s*\)""")
@@ -15,9 +17,11 @@ MESSAGE = re.compile(r"""_\(\s*(["'])(.+?)\1\s*\)""")
 
 def used_messages() -> set[str]:
     found = {m.group(2) for path in TEMPLATES_DIR.glob("*.html") for m in MESSAGE.finditer(path.read_text())}
-    # Shown through a variable: roles, outlet kinds and statuses, the page names of the top bar.
+    # Shown through a variable: roles, outlet kinds and statuses, card services, grant states and
+    # what each error code means.
     shown = {role.value for role in AdminRole} | {kind.value for kind in OutletKind} | set(STATUSES)
-    return found | shown | {"Overview", "Outlets"}
+    shown |= {service.value for service in CardService} | set(GRANT_STATES) | set(EXPLAINED.values())
+    return found | shown
 
 
 def test_every_message_is_translated_in_every_language():

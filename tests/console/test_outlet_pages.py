@@ -19,7 +19,7 @@ from app.web import create_app
 from tests.console.console_helpers import PASSWORD, log_in
 from tests.livesrv import serve
 
-CODE = re.compile(r"<td><code>([a-z0-9._-]+)</code></td>")
+CODE = re.compile(r'<td><a href="/console/outlets/[a-z0-9._-]+"><code>([a-z0-9._-]+)</code></a></td>')
 
 
 @pytest.fixture

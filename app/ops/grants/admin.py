@@ -241,7 +241,9 @@ async def decide_grant(
 ) -> GrantView:
     """Approve (activating the grant after re-checking its ceiling) or reject a proposal."""
     gid = parse_grant_id(grant_id)
-    why = reason_text(reason) if reason is not None or not approve else None
+    if reason is None and not approve:
+        raise OpsError("BAD_INPUT", "say why the proposal is rejected", field="reason")
+    why = reason_text(reason) if reason is not None else None
     tenant = await _tenant_of(sessions, actor, "approve", gid, request_id)
     refusal = None
     async with sessions() as session, session.begin():

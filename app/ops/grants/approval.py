@@ -22,7 +22,7 @@ from app.store.tables import Principal
 MAX_CREATOR_CHAIN = 64
 
 
-async def _creator_chain(session: AsyncSession, principal_id: int) -> list[int]:
+async def creator_chain(session: AsyncSession, principal_id: int) -> list[int]:
     """The principal, the one who created it, the one who created that one, and so on."""
     chain: list[int] = []
     current: int | None = principal_id
@@ -43,8 +43,8 @@ async def approval_refusal(
     if proposer == actor.principal_id:
         why = "you proposed it"
     else:
-        mine = await _creator_chain(session, actor.principal_id)
-        theirs = await _creator_chain(session, proposer)
+        mine = await creator_chain(session, actor.principal_id)
+        theirs = await creator_chain(session, proposer)
         common = next((pid for pid in mine if pid in theirs), None)
         if common is None:
             return None
@@ -69,3 +69,16 @@ async def approval_refusal(
 
 async def _names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     return dict((await session.exec(select(Principal.id, Principal.name).where(Principal.id.in_(ids)))).all())
+
+
+async def approvable(session: AsyncSession, actor: Actor, proposers: set[int | None]) -> set[int | None]:
+    """The proposers among `proposers` whose proposals `actor` may approve (the rule of
+    approval_refusal, each creator chain read once): an approval queue lists only those."""
+    mine = await creator_chain(session, actor.principal_id)
+    fit: set[int | None] = set()
+    for proposer in proposers:
+        if proposer is None:
+            fit.add(None)
+        elif proposer != actor.principal_id and not set(mine) & set(await creator_chain(session, proposer)):
+            fit.add(proposer)
+    return fit

@@ -1,0 +1,115 @@
+"""What every page after login shares: the person (or the way back to the login page), the page in
+their language with their form token, a posted form checked against that token, and a refusal of a
+use case shown as a person reads it (the code explained, the field it concerns)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from app.console.login import Console, refused_form
+from app.console.rendering import render
+from app.ops.auth import Actor
+from app.ops.errors import OpsError
+
+LOGIN = "/console/login"
+
+Page = Callable[[Request, Console, Actor], Awaitable[Response]]
+Posted = Callable[[Request, Console, Actor, dict[str, str]], Awaitable[Response]]
+
+# The HTTP status a refused page answers with, by the API's error code.
+STATUS = {
+    "BAD_INPUT": 400,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "CONFLICT": 409,
+    "CEILING_EXCEEDED": 409,
+    "RATE_LIMITED": 429,
+}
+# What each code means to the person who met it (translated in the catalogues).
+EXPLAINED = {
+    "BAD_INPUT": "A value is not valid; see the field marked below.",
+    "UNAUTHENTICATED": "You are not logged in.",
+    "FORBIDDEN": "That is outside your area or your role.",
+    "NOT_FOUND": "That does not exist.",
+    "CONFLICT": "Someone changed it meanwhile, or the name is taken: reload and try again.",
+    "CEILING_EXCEEDED": "The ceiling of this department or one above it does not allow that card service.",
+    "RATE_LIMITED": "Too many attempts: wait a moment and try again.",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A refused change as the page shows it: the code, the use case's own words, the field(s)."""
+
+    code: str
+    message: str
+    field: str | None = None
+    fields: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, err: OpsError) -> Problem:
+        listed = err.extensions.get("problems") or []
+        fields = {p["field"]: p["message"] for p in listed if isinstance(p, dict) and "field" in p}
+        named = err.extensions.get("field")
+        if isinstance(named, str):
+            fields.setdefault(named, err.message)
+        return cls(err.code, err.message, named if isinstance(named, str) else None, fields)
+
+    @property
+    def status(self) -> int:
+        return STATUS.get(self.code, 400)
+
+    @property
+    def explained(self) -> str:
+        return EXPLAINED.get(self.code, EXPLAINED["BAD_INPUT"])
+
+
+def show(
+    request: Request, console: Console, actor: Actor, template: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page for the person logged in: the top bar with their name and the form token."""
+    return render(request, template, status=status, actor=actor, csrf=console.form_token(request), **context)
+
+
+def signed_in(page: Page) -> Callable[[Request], Awaitable[Response]]:
+    """A page only for someone logged in; anyone else goes to the login page."""
+
+    @wraps(page)
+    async def endpoint(request: Request) -> Response:
+        console: Console = request.app.state.console
+        actor = await console.actor(request)
+        if actor is None:
+            return RedirectResponse(LOGIN, status_code=303)
+        return await page(request, console, actor)
+
+    return endpoint
+
+
+def posted(handler: Posted) -> Callable[[Request], Awaitable[Response]]:
+    """A form's target: only for someone logged in, and only with the form's token (CSRF)."""
+
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        console: Console = request.app.state.console
+        actor = await console.actor(request)
+        if actor is None:
+            return RedirectResponse(LOGIN, status_code=303)
+        fields = await console.form(request)
+        if fields is None:
+            return refused_form(request)
+        return await handler(request, console, actor, fields)
+
+    return endpoint
+
+
+def go(url: str) -> RedirectResponse:
+    """After a change, to the page that shows it (post/redirect/get: a reload does not repeat it)."""
+    return RedirectResponse(url, status_code=303)
