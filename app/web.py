@@ -30,9 +30,9 @@ from app.authz.sync import PolicyTailer
 from app.console import console_mount
 from app.console.login import Console
 from app.graphql.context import Context
-from app.graphql.downloads import report_routes
 from app.graphql.http_errors import error_response
 from app.graphql.limits import RequestSizeLimit
+from app.graphql.reports import report_routes
 from app.graphql.revision_gate import revision_refusal
 from app.graphql.schema import build_schema
 from app.ops.cards.store import CardStore

@@ -114,6 +114,10 @@ def audit_verify(
                 )
     except CheckpointError as e:
         raise fail(str(e)) from None
+    if file is None:  # the console shows auditors the latest run over the database
+        from app.ops.compliance.verifications import record_verification
+
+        run_with_db(lambda sessions: record_verification(sessions, found, tenant))
     for b in found.breaks:
         out.print(f"BROKEN {b.tenant} at event {b.seq}: {b.problem}: {b.message}", highlight=False)
     for problem in found.problems:

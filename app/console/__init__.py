@@ -11,6 +11,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.console.approvals import approvals_page, decide_submit
+from app.console.audit import anomalies_page, audit_page, grant_history_page
+from app.console.ceilings import ceiling_preview_submit, ceiling_submit, ceilings_page
+from app.console.compliance import (
+    audit_events_download,
+    permission_matrix_download,
+    what_can_page,
+    who_can_page,
+)
 from app.console.grants import grant_change_submit, grant_new_page, grant_new_submit, grant_page, grants_page
 from app.console.login import (
     choose_language,
@@ -25,6 +33,16 @@ from app.console.outlet import close_submit, key_revoke, key_submit, outlet_page
 from app.console.outlet_new import new_outlet_page, new_outlet_submit
 from app.console.outlets import outlets_page
 from app.console.overview import overview_page
+from app.console.people import (
+    assign_submit,
+    deactivate_submit,
+    new_person_page,
+    new_person_submit,
+    people_page,
+    person_page,
+    remove_submit,
+    revoke_token_submit,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -46,6 +64,24 @@ def console_mount() -> Mount:
             Route("/grants/new", grant_new_submit, methods=["POST"]),
             Route("/grants/{grant_id}", grant_page, methods=["GET"]),
             Route("/grants/{grant_id}/{action}", grant_change_submit, methods=["POST"]),
+            Route("/ceilings", ceilings_page, methods=["GET"]),
+            Route("/ceilings", ceiling_submit, methods=["POST"]),
+            Route("/ceilings/preview", ceiling_preview_submit, methods=["POST"]),
+            Route("/audit", audit_page, methods=["GET"]),
+            Route("/who-can", who_can_page, methods=["GET"]),
+            Route("/what-can", what_can_page, methods=["GET"]),
+            Route("/grant-history", grant_history_page, methods=["GET"]),
+            Route("/anomalies", anomalies_page, methods=["GET"]),
+            Route("/reports/permission-matrix", permission_matrix_download, methods=["GET"]),
+            Route("/reports/audit-events", audit_events_download, methods=["GET"]),
+            Route("/people", people_page, methods=["GET"]),
+            Route("/people/new", new_person_page, methods=["GET"]),
+            Route("/people/new", new_person_submit, methods=["POST"]),
+            Route("/people/{name}", person_page, methods=["GET"]),
+            Route("/people/{name}/roles", assign_submit, methods=["POST"]),
+            Route("/people/{name}/roles/remove", remove_submit, methods=["POST"]),
+            Route("/people/{name}/tokens/{token_id:int}/revoke", revoke_token_submit, methods=["POST"]),
+            Route("/people/{name}/deactivate", deactivate_submit, methods=["POST"]),
             Route("/approvals", approvals_page, methods=["GET"]),
             Route("/approvals/{grant_id}", decide_submit, methods=["POST"]),
             Route("/login", login_page, methods=["GET"]),

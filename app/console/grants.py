@@ -5,16 +5,14 @@ Over app/ops/grants (admin.list_grants, get_grant, create_grant, change_grant_st
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.login import Console
 from app.console.pages import Problem, go, posted, show, signed_in
+from app.console.times import moment, today
 from app.domain.catalogue import CardService, OutletKind
 from app.ops.auth import Actor
-from app.ops.compliance.labels import CST
 from app.ops.errors import OpsError
 from app.ops.grants.admin import (
     GRANT_STATES,
@@ -41,20 +39,6 @@ FORM_FIELD = {
 }
 # The state a button asks for, and the page's word for it.
 CHANGES = {"suspend": "suspended", "resume": "active", "revoke": "revoked"}
-
-
-def day(text: str, field: str, *, end: bool = False) -> datetime:
-    """A date typed in the form (China Standard Time): its first moment, or with `end` the first
-    moment of the next day (a window "until 3 March" includes 3 March)."""
-    try:
-        picked = datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time(), CST)
-    except ValueError:
-        raise OpsError("BAD_INPUT", "give the date as YYYY-MM-DD", field=field) from None
-    return picked + timedelta(days=1) if end else picked
-
-
-def today() -> str:
-    return datetime.now(CST).date().isoformat()
 
 
 @signed_in
@@ -214,8 +198,8 @@ async def grant_new_submit(
             GrantRequest(
                 tenant=typed["tenant"],
                 service=typed["service"],
-                valid_from=day(typed["valid_from"], "valid_from"),
-                valid_until=day(until, "valid_until", end=True) if until else None,
+                valid_from=moment(console.settings, typed["valid_from"], "valid_from"),
+                valid_until=moment(console.settings, until, "valid_until", end=True) if until else None,
                 document_ref=typed["document_ref"],
                 outlet_id=typed["outlet"] or None,
                 outlet_kind=typed["kind"] or None,

@@ -9,33 +9,12 @@ enforced a grant whose window "ended" in the year 500) or a year whose UTC insta
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 
-import dateutil.parser
 from strawberry.schema.types.base_scalars import DateTimeDefinition, wrap_parser
 from strawberry.types.scalar import ScalarDefinition
 
+from app.ops.inputs import accepted_time_parser
 from app.settings import Settings
-
-
-def accepted_time_parser(earliest: datetime, latest: datetime):
-    """`text -> datetime`, refusing (ValueError) a time without a zone or outside [earliest, latest)."""
-
-    def parse(text: str) -> datetime:
-        moment = dateutil.parser.isoparse(text)
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise ValueError("give the time with its time zone, e.g. 2026-03-03T09:00:00+08:00")
-        try:
-            in_range = earliest <= moment < latest
-        except OverflowError:  # its UTC instant lies outside years 1-9999
-            in_range = False
-        if not in_range:
-            raise ValueError(
-                f"times are accepted from {earliest.date().isoformat()} to {latest.date().isoformat()} (UTC)"
-            )
-        return moment
-
-    return parse
 
 
 def datetime_scalar(settings: Settings) -> ScalarDefinition:

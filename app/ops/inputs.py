@@ -8,6 +8,10 @@ becomes BAD_INPUT here, in one way: `parse_input`.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import dateutil.parser
+
 from app.domain.catalogue import parse_card_service, parse_outlet_kind
 from app.domain.errors import DomainError
 from app.domain.regions import parse_tenant_path
@@ -72,3 +76,23 @@ def display_text(value: str, field: str, limit: int) -> str:
 def reason_text(value: str, field: str = "reason") -> str:
     """Why a change is made, kept in the audit trail: visible text of 1 to 512 characters."""
     return display_text(value, field, MAX_REASON)
+
+
+def accepted_time_parser(earliest: datetime, latest: datetime):
+    """`text -> datetime`, refusing (ValueError) a time without a zone or outside [earliest, latest)."""
+
+    def parse(text: str) -> datetime:
+        moment = dateutil.parser.isoparse(text)
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError("give the time with its time zone, e.g. 2026-03-03T09:00:00+08:00")
+        try:
+            in_range = earliest <= moment < latest
+        except OverflowError:  # its UTC instant lies outside years 1-9999
+            in_range = False
+        if not in_range:
+            raise ValueError(
+                f"times are accepted from {earliest.date().isoformat()} to {latest.date().isoformat()} (UTC)"
+            )
+        return moment
+
+    return parse

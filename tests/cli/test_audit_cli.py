@@ -64,6 +64,16 @@ def test_verify_passes_then_names_the_edited_event(busy, db_url):
     assert broken.stdout.splitlines()[-1].startswith("FAILED: ")
     # Only the subtree asked about is walked: Shenzhen's chains are whole.
     assert ssc(busy, "audit", "verify", "--tenant", "cn/440000/440300").returncode == 0
+    # Each run is kept for the console's auditors, with its first finding.
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as connection:
+        runs = connection.execute(
+            "select scope, ok, breaks, first_finding, events > 0 from audit_verification order by id"
+        ).fetchall()
+    assert runs == [
+        ("cn", 1, 0, None, 1),
+        ("cn", 0, 1, "cn/440000/440100 at event 2: EDITED", 1),
+        ("cn/440000/440300", 1, 0, None, 1),
+    ]
 
 
 def test_checkpoint_export_and_offline_verification(busy, tmp_path):

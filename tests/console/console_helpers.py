@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pyotp
@@ -30,3 +32,38 @@ def log_in(client: httpx.Client, name: str = "gz.web") -> None:
         "/console/code", data={"csrf": hidden(enrol.text, "csrf"), "code": pyotp.TOTP(secret).now()}
     )
     assert done.status_code == 303 and done.headers["location"] == "/console/"
+
+
+@contextmanager
+def client(base: str, name: str) -> Iterator[httpx.Client]:
+    """A browser without JavaScript, logged in as `name` (a first login: the second factor enrolled)."""
+    with httpx.Client(base_url=base, headers={"accept-language": "zh-CN"}, timeout=20) as browser:
+        log_in(browser, name)
+        yield browser
+
+
+def post_form(browser: httpx.Client, page_url: str, action: str, **fields: str) -> httpx.Response:
+    """Post a form the way the page `page_url` does, with that page's token."""
+    page = browser.get(page_url)
+    return browser.post(action, data={"csrf": hidden(page.text, "csrf"), **fields})
+
+
+def main(page: str) -> str:
+    """The page's own content (the top bar links back to the page's address)."""
+    return page[page.index("<main") :]
+
+
+def partner_services(base: str, key: str) -> set[str]:
+    """The card services the partner API says the key's outlet may perform now."""
+    answer = httpx.post(
+        f"{base}/graphql",
+        json={"query": "{ myPermissions { service } }"},
+        headers={"x-api-key": key},
+        timeout=20,
+    ).json()
+    return {row["service"] for row in answer["data"]["myPermissions"]}
+
+
+def grant_state(browser: httpx.Client, grant_id: str) -> str:
+    page = browser.get(f"/console/grants/{grant_id}")
+    return re.search(r'<h1>.*?class="tag state-([a-z]+)"', page.text, re.S).group(1)

@@ -6,10 +6,7 @@ without its token, another city's grant and a grant that does not exist answered
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import httpx
 import pytest
 
 from app.ops.auth import authenticate
@@ -19,7 +16,15 @@ from app.ops.principals.logins import set_password
 from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings
 from app.web import create_app
-from tests.console.console_helpers import PASSWORD, hidden, log_in
+from tests.console.console_helpers import (
+    PASSWORD,
+    client,
+    grant_state,
+    hidden,
+    main,
+    partner_services,
+    post_form,
+)
 from tests.livesrv import serve
 
 DISTRICT = "cn/440000/440100/440106"
@@ -52,38 +57,6 @@ async def base(db_url, sessions, tenants_dir, tmp_path):
     settings = Settings(database_url=db_url, key_file=str(tmp_path / "keys.env"), audit_checkpoint_seconds=0)
     with serve(create_app(settings)) as url:
         yield url
-
-
-@contextmanager
-def client(base: str, name: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base, headers={"accept-language": "zh-CN"}, timeout=20) as browser:
-        log_in(browser, name)
-        yield browser
-
-
-def post_form(browser: httpx.Client, page_url: str, action: str, **fields: str) -> httpx.Response:
-    page = browser.get(page_url)
-    return browser.post(action, data={"csrf": hidden(page.text, "csrf"), **fields})
-
-
-def main(page: str) -> str:
-    """The page's own content (the top bar links back to the page's address)."""
-    return page[page.index("<main") :]
-
-
-def partner_services(base: str, key: str) -> set[str]:
-    answer = httpx.post(
-        f"{base}/graphql",
-        json={"query": "{ myPermissions { service } }"},
-        headers={"x-api-key": key},
-        timeout=20,
-    ).json()
-    return {row["service"] for row in answer["data"]["myPermissions"]}
-
-
-def grant_state(browser: httpx.Client, grant_id: str) -> str:
-    page = browser.get(f"/console/grants/{grant_id}")
-    return re.search(r'<h1>.*?class="tag state-([a-z]+)"', page.text, re.S).group(1)
 
 
 def test_register_grant_approve_key_and_suspend(base):

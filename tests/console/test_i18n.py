@@ -8,7 +8,10 @@ from app.console.i18n import LANGUAGES, catalogue
 from app.console.pages import EXPLAINED
 from app.console.rendering import TEMPLATES as TEMPLATES_DIR
 from app.domain.catalogue import CardService, OutletKind
+from app.domain.reasons import Reason
 from app.domain.roles import AdminRole
+from app.ops.compliance.anomalies import KINDS as ANOMALY_KINDS
+from app.ops.compliance.events import DECISIONS
 from app.ops.grants.admin import GRANT_STATES
 from app.ops.outlets.views import STATUSES
 
@@ -21,6 +24,7 @@ def used_messages() -> set[str]:
     # what each error code means.
     shown = {role.value for role in AdminRole} | {kind.value for kind in OutletKind} | set(STATUSES)
     shown |= {service.value for service in CardService} | set(GRANT_STATES) | set(EXPLAINED.values())
+    shown |= {reason.value for reason in Reason} | set(ANOMALY_KINDS) | set(DECISIONS)
     return found | shown
 
 

@@ -78,6 +78,33 @@ async def set_ceiling(
     return CeilingResult(row, suspended)
 
 
+async def grants_above(
+    session: AsyncSession, tenant_path: str, kind: str, table: dict[tuple[str, str], frozenset[str]]
+) -> list[tuple[Grant, str, str]]:
+    """Active and proposed grants of strict descendants of `tenant_path`, to `kind`, above their
+    ceiling under `table`: each with its granting tenant and why."""
+    candidates = (
+        await session.exec(
+            select(Grant, Tenant.path)
+            .join(Tenant, Tenant.id == Grant.tenant_id)
+            .outerjoin(Outlet, Outlet.id == Grant.outlet_id)
+            .where(
+                Tenant.path.like(f"{tenant_path}/%"),
+                Grant.state.in_(("active", "proposed")),
+                or_(Grant.outlet_kind == kind, Outlet.kind == kind),
+            )
+            .order_by(Grant.id)
+        )
+    ).all()
+    found = []
+    for grant, path in candidates:
+        allowed, cut_by = effective_ceiling_for_grant(path, kind, table)
+        if grant.service not in allowed:
+            why = f"above the ceiling set by {cut_by.get(grant.service, tenant_path)} for {kind}"
+            found.append((grant, path, why))
+    return found
+
+
 async def _suspend_grants_above(
     session: AsyncSession,
     tenant: Tenant,
@@ -87,27 +114,8 @@ async def _suspend_grants_above(
     credential: str | None,
     request_id: str | None,
 ) -> list[Grant]:
-    """Active and proposed grants of strict descendants of `tenant`, to `kind`, above their new ceiling:
-    active ones are suspended, proposals rejected."""
-    table = await ceiling_table(session)
-    candidates = (
-        await session.exec(
-            select(Grant, Tenant.path)
-            .join(Tenant, Tenant.id == Grant.tenant_id)
-            .outerjoin(Outlet, Outlet.id == Grant.outlet_id)
-            .where(
-                Tenant.path.like(f"{tenant.path}/%"),
-                Grant.state.in_(("active", "proposed")),
-                or_(Grant.outlet_kind == kind, Outlet.kind == kind),
-            )
-        )
-    ).all()
-    found = []
-    for grant, path in candidates:
-        allowed, cut_by = effective_ceiling_for_grant(path, kind, table)
-        if grant.service not in allowed:
-            why = f"above the ceiling set by {cut_by.get(grant.service, tenant.path)} for {kind}"
-            found.append((grant, path, why))
+    """The grants above the new ceiling end: active ones are suspended, proposals rejected."""
+    found = await grants_above(session, tenant.path, kind, await ceiling_table(session))
     await end_above_ceiling(session, found, actor=actor, credential=credential, request_id=request_id)
     return [grant for grant, _, _ in found]
 
@@ -157,6 +165,42 @@ def _ceiling_view(row: Ceiling, tenant_path: str, set_by: str | None) -> Ceiling
     )
 
 
+def _ceiling_input(tenant: str, outlet_kind: str, services: list[str]) -> tuple[str, str, frozenset[str]]:
+    path = parse_tenant(tenant)
+    kind = parse_kind(outlet_kind)
+    if len(services) > MAX_CEILING_SERVICES:
+        raise OpsError("BAD_INPUT", f"at most {MAX_CEILING_SERVICES} card services", field="services")
+    for service in services:
+        check_length("services", service, MAX_NAME)
+    return path, kind, frozenset(parse_input("services", parse_ceiling_services, services))
+
+
+@dataclass(frozen=True)
+class CeilingPreview:
+    affected_count: int
+    affected: list[GrantView]  # the first AFFECTED_SHOWN grants it would suspend or reject
+
+
+async def preview_ceiling(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    tenant: str,
+    outlet_kind: str,
+    services: list[str],
+    *,
+    request_id: str | None = None,
+) -> CeilingPreview:
+    """What setting this ceiling would end, without setting it: the grants below `tenant` it would
+    suspend (active) or reject (proposed). For those who may set it (`write` on ceiling)."""
+    path, kind, allowed = _ceiling_input(tenant, outlet_kind, services)
+    await authorize(sessions, actor, "write", "ceiling", path, request_id=request_id)
+    async with sessions() as session:
+        table = await ceiling_table(session)
+        table[(path, kind)] = allowed
+        found = await grants_above(session, path, kind, table)
+        return CeilingPreview(len(found), await views(session, [g.id for g, _, _ in found[:AFFECTED_SHOWN]]))
+
+
 @audited_use_case("ceiling.set")
 async def set_tenant_ceiling(
     sessions: async_sessionmaker[AsyncSession],
@@ -170,13 +214,7 @@ async def set_tenant_ceiling(
 ) -> CeilingChange:
     """Set what `tenant`'s descendants may extend to `outlet_kind`; suspends the grants that no
     longer fit. `expected_version` 0 means "no ceiling is set yet"."""
-    path = parse_tenant(tenant)
-    kind = parse_kind(outlet_kind)
-    if len(services) > MAX_CEILING_SERVICES:
-        raise OpsError("BAD_INPUT", f"at most {MAX_CEILING_SERVICES} card services", field="services")
-    for service in services:
-        check_length("services", service, MAX_NAME)
-    allowed = parse_input("services", parse_ceiling_services, services)
+    path, kind, allowed = _ceiling_input(tenant, outlet_kind, services)
     await authorize(
         sessions, actor, "write", "ceiling", path, target_id=f"{path}:{kind}", request_id=request_id
     )

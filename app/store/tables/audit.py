@@ -62,6 +62,26 @@ class AuditCheckpoint(SQLModel, table=True):
     signature: str = Field(max_length=128)
 
 
+class AuditVerification(SQLModel, table=True):
+    """One run of `ssc audit verify` over the database: what it covered and what it found, so that
+    the console can show auditors when the trail was last verified and with what result."""
+
+    __tablename__ = "audit_verification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    scope: str = Field(max_length=64)  # the tenant whose subtree was verified; "cn" for all of it
+    events: int = Field(sa_column=Column(BigInteger, nullable=False))
+    chains: int
+    seconds: float
+    ok: bool
+    breaks: int
+    problems: int
+    checkpoint_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # The first break or problem, as printed (tenant, seq, what failed; never an event's content).
+    first_finding: str | None = Field(default=None, max_length=512)
+
+
 class AuditArchive(SQLModel, table=True):
     """Where a tenant's chain goes on after `ssc audit archive` moved its older events to a file: the
     last archived event, signed in an archive checkpoint, which the first remaining event must name."""
