@@ -1,4 +1,4 @@
-"""The audit trail as auditors read it: its events with filters (department, time range, actor,
+"""The audit trail as auditors read it: its events, newest first, with filters (department, time range, actor,
 outlet, action, decision, reason), pages of 50, the same selection as CSV or XLSX, and whether the
 trail was verified and signed (the latest `ssc audit verify` and checkpoint); the grant history of
 an area; its anomalies. Over app/ops/compliance (events, verifications, anomalies)."""
@@ -55,6 +55,7 @@ async def audit_page(request: Request, console: Console, actor: Actor) -> Respon
             EventFilter(since=since, until=until, **chosen),
             after=after,
             limit=PAGE,
+            newest_first=True,
         )
         status = await console.read(request, actor, trail_status, asked["tenant"])
     except OpsError as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -36,11 +37,21 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         language=translator.language,
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         path=request.url.path,
-        # Where the language switch comes back to: the same page with the same query.
-        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        here=here(request),
         **context,
     )
     return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)
+
+
+def here(request: Request) -> str:
+    """Where the language switch comes back to: the same page with the same query; for the answer to
+    a form (not a page one can GET again), the page the form was on."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/console/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/console/"
 
 
 def secure(request: Request) -> bool:

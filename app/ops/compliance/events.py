@@ -120,10 +120,11 @@ async def list_events(
     after: str | None = None,
     limit: int = 50,
     actions: tuple[str, ...] = (),
+    newest_first: bool = False,
     request_id: str | None = None,
 ) -> tuple[list[AuditEvent], int]:
-    """Events of the caller's audit reach matching `filters`, in the order they were written (by id),
-    keyset-paged after the event id `after`."""
+    """Events of the caller's audit reach matching `filters`, in the order they were written (by id;
+    `newest_first`: the other way), keyset-paged after the event id `after`."""
     scopes = await audit_scopes(sessions, actor, filters.tenant, request_id)
     conditions = _conditions(filters, scopes, actions)
     if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 19):
@@ -134,8 +135,9 @@ async def list_events(
         total = (await session.exec(select(func.count()).select_from(AuditEvent).where(*conditions))).one()
         query = select(AuditEvent).where(*conditions)
         if after is not None:
-            query = query.where(AuditEvent.id > int(after))
-        rows = (await session.exec(query.order_by(AuditEvent.id).limit(limit))).all()
+            query = query.where(AuditEvent.id < int(after) if newest_first else AuditEvent.id > int(after))
+        order = AuditEvent.id.desc() if newest_first else AuditEvent.id
+        rows = (await session.exec(query.order_by(order).limit(limit))).all()
     return list(rows), total
 
 
