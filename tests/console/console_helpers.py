@@ -67,3 +67,35 @@ def partner_services(base: str, key: str) -> set[str]:
 def grant_state(browser: httpx.Client, grant_id: str) -> str:
     page = browser.get(f"/console/grants/{grant_id}")
     return re.search(r'<h1>.*?class="tag state-([a-z]+)"', page.text, re.S).group(1)
+
+
+NANSHAN = "cn/440000/440300/440305"
+
+
+def pharmacy_with_grant(admin: httpx.Client) -> tuple[str, str]:
+    """Shenzhen grants by one person: a pharmacy in Nanshan with password_change, in force; its key."""
+    post_form(
+        admin,
+        "/console/outlets/new",
+        "/console/outlets/new",
+        id="sz-ph-nanshan",
+        name="南山健康大药房",
+        kind="designated_pharmacy",
+        tenant=NANSHAN,
+    )
+    granted = post_form(
+        admin,
+        "/console/grants/new",
+        "/console/grants/new",
+        outlet="sz-ph-nanshan",
+        tenant=NANSHAN,
+        service="password_change",
+        valid_from="2026-01-01",
+        document_ref="深人社函〔2026〕3号",
+    )
+    assert granted.headers["location"].endswith("?done=active")
+    issued = post_form(
+        admin, "/console/outlets/sz-ph-nanshan", "/console/outlets/sz-ph-nanshan/keys", days="30"
+    )
+    key = re.search(r'<p class="secret"><code>([^<]+)</code>', issued.text).group(1)
+    return re.search(r"/console/grants/(\d+)", granted.headers["location"]).group(1), key

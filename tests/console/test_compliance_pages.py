@@ -33,6 +33,7 @@ from tests.console.console_helpers import (
     hidden,
     main,
     partner_services,
+    pharmacy_with_grant,
     post_form,
 )
 from tests.livesrv import serve
@@ -57,35 +58,6 @@ async def base(db_url, sessions, tenants_dir, tmp_path):
     settings = Settings(database_url=db_url, key_file=str(tmp_path / "keys.env"), audit_checkpoint_seconds=0)
     with serve(create_app(settings)) as url:
         yield url
-
-
-def pharmacy_with_grant(admin: httpx.Client) -> tuple[str, str]:
-    """Shenzhen grants by one person: a pharmacy in Nanshan with password_change, in force; its key."""
-    post_form(
-        admin,
-        "/console/outlets/new",
-        "/console/outlets/new",
-        id="sz-ph-nanshan",
-        name="南山健康大药房",
-        kind="designated_pharmacy",
-        tenant=NANSHAN,
-    )
-    granted = post_form(
-        admin,
-        "/console/grants/new",
-        "/console/grants/new",
-        outlet="sz-ph-nanshan",
-        tenant=NANSHAN,
-        service="password_change",
-        valid_from="2026-01-01",
-        document_ref="深人社函〔2026〕3号",
-    )
-    assert granted.headers["location"].endswith("?done=active")
-    issued = post_form(
-        admin, "/console/outlets/sz-ph-nanshan", "/console/outlets/sz-ph-nanshan/keys", days="30"
-    )
-    key = re.search(r'<p class="secret"><code>([^<]+)</code>', issued.text).group(1)
-    return re.search(r"/console/grants/(\d+)", granted.headers["location"]).group(1), key
 
 
 def test_a_province_ceiling_and_the_auditor_who_finds_the_earlier_grant(base, db_url):

@@ -7,7 +7,7 @@ import re
 from app.console.i18n import LANGUAGES, catalogue
 from app.console.pages import EXPLAINED
 from app.console.rendering import TEMPLATES as TEMPLATES_DIR
-from app.domain.catalogue import CardService, OutletKind
+from app.domain.catalogue import ActivationChannel, CardService, OutletKind
 from app.domain.reasons import Reason
 from app.domain.roles import AdminRole
 from app.ops.compliance.anomalies import KINDS as ANOMALY_KINDS
@@ -24,7 +24,8 @@ def used_messages() -> set[str]:
     # what each error code means.
     shown = {role.value for role in AdminRole} | {kind.value for kind in OutletKind} | set(STATUSES)
     shown |= {service.value for service in CardService} | set(GRANT_STATES) | set(EXPLAINED.values())
-    shown |= {reason.value for reason in Reason} | set(ANOMALY_KINDS) | set(DECISIONS)
+    shown |= {reason.value for reason in Reason} | set(ANOMALY_KINDS) | set(DECISIONS) | {"NOT_FOUND"}
+    shown |= {channel.value for channel in ActivationChannel}
     return found | shown
 
 

@@ -78,6 +78,9 @@ async def end_sessions(session: AsyncSession, principal_id: int, why: str) -> in
     return ended.rowcount or 0
 
 
+TOUCH_EVERY = timedelta(seconds=30)
+
+
 async def console_actor(
     sessions: async_sessionmaker[AsyncSession], token: str | None, idle: timedelta
 ) -> Actor:
@@ -107,11 +110,14 @@ async def console_actor(
             if found.last_seen_at < now - idle
             else None
         )
-        if ending is None:
-            found.last_seen_at = now
-        else:
+        if ending is not None:
             _end(found, ending)
-        session.add(found)
+            session.add(found)
+        elif found.last_seen_at < now - TOUCH_EVERY:
+            # The idle clock counts minutes: writing the row on every page would cost a write (and,
+            # on SQLite, the database's one writer) per click for nothing.
+            found.last_seen_at = now
+            session.add(found)
     if ending is not None:  # ended in the transaction above, refused now
         raise OpsError("UNAUTHENTICATED", EXPIRED)
     return Actor(
