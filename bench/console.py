@@ -5,9 +5,11 @@
 Builds a fresh SQLite database with the demo tree and N synthetic outlets (`ssc demo generate`), a
 province administrator with a console password whose second factor is enrolled, and a logged-in
 session; starts the real app under uvicorn on 127.0.0.1 and times, from a client on the same machine,
-each page as the browser asks for it (GET with the session cookie, to the last byte): the overview,
-the first outlets page, a search, a kind filter, and a page deep in the list (keyset). /healthz in the
-same run is the baseline (what any request costs). The last line of output is one JSON object.
+each page as the browser asks for it (GET with the session cookie, to the last byte): every page of
+the console's top bar, an outlet's page, the forms, the compliance pages, and for the outlets list a
+search, a kind filter and a page deep in the list (keyset). A Guangzhou grant (a proposal) to a kind
+and one to an outlet give the grant pages something to show. /healthz in the same run is the
+baseline (what any request costs). The last line of output is one JSON object.
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ from pathlib import Path
 import httpx
 import pyotp
 import uvicorn
+from sqlmodel import select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.ops.auth import authenticate  # noqa: E402
 from app.ops.demo.generate import generate  # noqa: E402
+from app.ops.grants.admin import create_grant  # noqa: E402
+from app.ops.grants.changes import GrantRequest  # noqa: E402
 from app.ops.principals.credentials import create_principal_with_token  # noqa: E402
 from app.ops.principals.logins import enrolment, password_step, second_factor_step, set_password  # noqa: E402
 from app.ops.tenants.apply import apply_tenant_files  # noqa: E402
@@ -39,6 +45,7 @@ from app.settings import Settings, resolve_keys  # noqa: E402
 from app.store import migrate  # noqa: E402
 from app.store.crypto import FieldCipher  # noqa: E402
 from app.store.db import make_async_engine, make_session_factory  # noqa: E402
+from app.store.tables import Outlet  # noqa: E402
 from app.web import create_app  # noqa: E402
 
 PASSWORD = "Benchmark-2026-ok"
@@ -46,13 +53,29 @@ PAGES = {
     "overview": "/console/",
     "outlets_first": "/console/outlets",
     "outlets_search": "/console/outlets?search=demo-00500",
+    # Two characters (a trigram index cannot serve them): one found everywhere, one found nowhere.
+    "outlets_search_short_common": "/console/outlets?search=%E5%BA%97",
+    "outlets_search_short_none": "/console/outlets?search=zq",
     "outlets_kind": "/console/outlets?kind=bank_outlet",
     "outlets_deep": "/console/outlets?after=demo-0090000",
+    "outlet": "/console/outlets/{outlet}",
+    "outlet_new": "/console/outlets/new",
+    "grants": "/console/grants",
+    "grant": "/console/grants/1",
+    "grant_new": "/console/grants/new?outlet={outlet}",
+    "approvals": "/console/approvals",
+    "ceilings": "/console/ceilings?tenant=cn/440000",
+    "people": "/console/people",
+    "audit": "/console/audit",
+    "who_can": "/console/who-can?tenant=cn/440000/440100&service=password_change",
+    "what_can": "/console/what-can?outlet={outlet}",
+    "grant_history": "/console/grant-history",
+    "anomalies": "/console/anomalies",
 }
 
 
-async def prepare(settings: Settings, outlets: int) -> str:
-    """The database, and a logged-in session's cookie value."""
+async def prepare(settings: Settings, outlets: int) -> tuple[str, str]:
+    """The database; a logged-in session's cookie value and the outlet whose pages are timed."""
     engine = make_async_engine(settings.database_url)
     sessions = make_session_factory(engine)
     cipher = FieldCipher(*resolve_keys(settings))
@@ -62,14 +85,44 @@ async def prepare(settings: Settings, outlets: int) -> str:
         sessions, tenant_path="cn/440000", role="province_admin", name="gd.bench"
     )
     await set_password(sessions, "gd.bench", PASSWORD)
+    outlet = await _grants(sessions)
     step = await password_step(sessions, settings, "gd.bench", PASSWORD, "127.0.0.1")
     secret, _ = await enrolment(sessions, cipher, step.token)
     await second_factor_step(sessions, settings, cipher, step.token, pyotp.TOTP(secret).now(), "127.0.0.1")
     await engine.dispose()
-    return step.token
+    return step.token, outlet
 
 
-def measure(settings: Settings, cookie: str, samples: int) -> dict:
+async def _grants(sessions) -> str:
+    """Two grants made the way the API makes them, by the province: to every pharmacy, and to one
+    synthetic bank outlet in the middle of the list, whose code is returned (its pages are timed)."""
+    issued = await create_principal_with_token(
+        sessions, tenant_path="cn/440000", role="province_admin", name="gd.granter"
+    )
+    async with sessions() as session:
+        actor = await authenticate(session, issued.token)
+        outlet = (
+            await session.exec(
+                select(Outlet.id)
+                .where(Outlet.kind == "bank_outlet", Outlet.id >= "demo-0001000")
+                .order_by(Outlet.id)
+                .limit(1)
+            )
+        ).one()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    targets = (
+        ("activation", {"outlet_kind": "designated_pharmacy"}),
+        ("info_inquiry", {"outlet_id": outlet}),
+    )
+    for service, target in targets:
+        request = GrantRequest(
+            tenant="cn/440000", service=service, valid_from=start, document_ref="基准测试", **target
+        )
+        await create_grant(sessions, actor, request)
+    return outlet
+
+
+def measure(settings: Settings, cookie: str, outlet: str, samples: int) -> dict:
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
     )
@@ -85,6 +138,7 @@ def measure(settings: Settings, cookie: str, samples: int) -> dict:
     try:
         with httpx.Client(base_url=base, cookies={"ssc_session": cookie}, timeout=60) as client:
             for name, path in {"baseline_healthz": "/healthz", **PAGES}.items():
+                path = path.format(outlet=outlet)
                 times = []
                 for _ in range(samples + 1):  # the first warms the page's template and queries
                     t0 = time.perf_counter()
@@ -113,9 +167,9 @@ def main() -> None:
         )
         migrate.upgrade(settings.database_url)
         t0 = time.perf_counter()
-        cookie = asyncio.run(prepare(settings, args.outlets))
+        cookie, outlet = asyncio.run(prepare(settings, args.outlets))
         print(f"built {args.outlets:,} outlets in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        found = measure(settings, cookie, args.samples)
+        found = measure(settings, cookie, outlet, args.samples)
     print(f"pages: {found}", file=sys.stderr)
     print(
         json.dumps(

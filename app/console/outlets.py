@@ -15,6 +15,7 @@ from app.ops.errors import OpsError
 from app.ops.outlets.views import STATUSES, OutletFilter, list_outlets
 
 PAGE = 50
+COUNTED = 1000  # beyond this the page says "more than 1,000": counting further costs, and tells nothing
 FILTERS = ("search", "kind", "status", "tenant")
 
 
@@ -26,7 +27,7 @@ async def outlets_page(request: Request, console: Console, actor: Actor) -> Resp
     error, rows, total = None, [], 0
     try:
         rows, total = await console.read(
-            request, actor, list_outlets, OutletFilter(**chosen), after=after, limit=PAGE
+            request, actor, list_outlets, OutletFilter(**chosen), after=after, limit=PAGE, count_limit=COUNTED
         )
     except OpsError as err:
         error = err.code
@@ -43,6 +44,7 @@ async def outlets_page(request: Request, console: Console, actor: Actor) -> Resp
         statuses=STATUSES,
         rows=rows,
         total=total,
+        counted=COUNTED,
         next_after=rows[-1].row.id if more else None,
         error=error,
     )

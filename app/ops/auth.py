@@ -75,6 +75,16 @@ def home_tenant(actor: Actor) -> str:
     return top_most(actor.guard.scopes()) or "cn"
 
 
+async def roles_held(session: AsyncSession, principal_id: int) -> tuple[tuple[str, str], ...]:
+    """The (role, tenant path) pairs a person holds now: what every credential of theirs acts with."""
+    rows = await session.exec(
+        select(RoleAssignment.role, Tenant.path)
+        .join(Tenant, Tenant.id == RoleAssignment.tenant_id)
+        .where(RoleAssignment.principal_id == principal_id)
+    )
+    return tuple((role, path) for role, path in rows.all())
+
+
 async def authenticate(session: AsyncSession, token: str | None) -> Actor:
     """The person behind a bearer token; any problem is UNAUTHENTICATED without saying which."""
     if not token:
@@ -96,16 +106,7 @@ async def authenticate(session: AsyncSession, token: str | None) -> Actor:
         or (stored.expires_at and stored.expires_at <= now)
     ):
         raise OpsError("UNAUTHENTICATED", "unknown, expired or revoked token")
-    pairs: tuple[tuple[str, str], ...] = ()
-    if not stored.one_time:
-        assignments = (
-            await session.exec(
-                select(RoleAssignment.role, Tenant.path)
-                .join(Tenant, Tenant.id == RoleAssignment.tenant_id)
-                .where(RoleAssignment.principal_id == principal.id)
-            )
-        ).all()
-        pairs = tuple((role, path) for role, path in assignments)
+    pairs = () if stored.one_time else await roles_held(session, principal.id)
     return Actor(
         principal.id,
         principal.name,

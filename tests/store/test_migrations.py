@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 import app.store.tables  # noqa: F401
 from app.store import migrate
 from app.store.db import make_sync_engine
+from app.store.outlet_search import FTS_TABLE, TRIGRAM_INDEXES
 
 
 def test_fresh_database_reaches_head(tmp_path):
@@ -17,11 +18,19 @@ def test_fresh_database_reaches_head(tmp_path):
     assert migrate.current_revision(url) == migrate.head_revision()
 
 
+def declared(item, name, kind, reflected, compare_to) -> bool:
+    """Leave aside what migration 0011 adds beyond the declared tables: the outlet search index."""
+    if kind == "table" and reflected and name.startswith(FTS_TABLE):
+        return False
+    return not (kind == "index" and reflected and name in TRIGRAM_INDEXES)
+
+
 def test_migrations_match_the_tables(db_url):
     """The migrations build exactly the schema the code declares, on the database under test."""
     engine = make_sync_engine(db_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        options = {"compare_type": True, "include_object": declared}
+        context = MigrationContext.configure(connection, opts=options)
         diff = compare_metadata(context, SQLModel.metadata)
     engine.dispose()
     assert diff == []

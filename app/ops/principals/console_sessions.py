@@ -17,11 +17,11 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.authz.admin import AdminGuard
-from app.ops.auth import Actor, top_most
+from app.ops.auth import Actor, roles_held, top_most
 from app.ops.errors import OpsError
 from app.store.audit import append_event
 from app.store.crypto import secret_hash
-from app.store.tables import ConsoleSession, Principal, RoleAssignment, Tenant
+from app.store.tables import ConsoleSession, Principal
 
 EXPIRED = "no console session, or it ended: log in again"
 
@@ -58,14 +58,7 @@ async def home_chain(session: AsyncSession, principal_id: int | None) -> str:
     """The chain for events about a person: their top-most role's tenant (the root's if none)."""
     if principal_id is None:
         return "cn"
-    paths = (
-        await session.exec(
-            select(Tenant.path)
-            .join(RoleAssignment, RoleAssignment.tenant_id == Tenant.id)
-            .where(RoleAssignment.principal_id == principal_id)
-        )
-    ).all()
-    return top_most(paths) or "cn"
+    return top_most(path for _, path in await roles_held(session, principal_id)) or "cn"
 
 
 async def end_sessions(session: AsyncSession, principal_id: int, why: str) -> int:
@@ -90,16 +83,7 @@ async def console_actor(
     async with sessions() as session, session.begin():
         found = await session_row(session, token, stages=("open",))
         person = await session.get(Principal, found.principal_id)
-        pairs = tuple(
-            (role, path)
-            for role, path in (
-                await session.exec(
-                    select(RoleAssignment.role, Tenant.path)
-                    .join(Tenant, Tenant.id == RoleAssignment.tenant_id)
-                    .where(RoleAssignment.principal_id == person.id)
-                )
-            ).all()
-        )
+        pairs = await roles_held(session, person.id)
         now = datetime.now(UTC)
         ending = (
             "deactivated"

@@ -29,7 +29,7 @@ from app.ops.principals.reach import name_input
 from app.settings import Settings
 from app.store.audit import append_event
 from app.store.crypto import FieldCipher
-from app.store.tables import LoginFailure, Principal, PrincipalLogin
+from app.store.tables import ConsoleSession, LoginFailure, Principal, PrincipalLogin
 
 PASSWORD_MIN, PASSWORD_MAX = 12, 256
 TOTP_ISSUER = "ssc"
@@ -209,41 +209,56 @@ async def second_factor_step(
     """The second factor: the session opens (and, at enrolment, the secret is confirmed), or
     UNAUTHENTICATED; a code is accepted once, within one 30-second step either side."""
     now = datetime.now(UTC)
+    # One transaction decides; a refusal is raised after it commits, so its failure is recorded.
+    # The login row is locked first: two requests racing with one code are decided one after the
+    # other, and the second finds the step used.
     async with sessions() as session, session.begin():
         found = await session_row(session, token, stages=("enrol", "second_factor"))
+        login = await session.get(PrincipalLogin, found.principal_id, with_for_update=True)
         person = await session.get(Principal, found.principal_id)
+        refusal = None
         if await _locked(session, settings, person.name, address):
-            raise OpsError("RATE_LIMITED", "too many failed logins: try again later")
-        login = await session.get(PrincipalLogin, found.principal_id, with_for_update=True)
-        step = _accepted_step(cipher, login, code.strip()[:12], now)
-        if step is None or not person.active:
-            await _failed(session, person.name, address, person, "second factor")
-    if step is None or not person.active:  # recorded above, refused once the record is committed
-        raise OpsError("UNAUTHENTICATED", "wrong or already used code")
-    async with sessions() as session, session.begin():
-        found = await session_row(session, token, stages=("enrol", "second_factor"))
-        login = await session.get(PrincipalLogin, found.principal_id, with_for_update=True)
-        if login.last_totp_step is not None and step <= login.last_totp_step:  # used meanwhile
-            raise OpsError("UNAUTHENTICATED", "wrong or already used code")
-        login.last_totp_step = step
-        enrolled = login.totp_enrolled_at is None
-        if enrolled:
-            login.totp_enrolled_at = now
-        session.add(login)
-        found.stage, found.last_seen_at = "open", now
-        session.add(found)
-        await session.execute(delete(LoginFailure).where(LoginFailure.subject == f"account:{person.name}"))
-        await append_event(
-            session,
-            tenant=await home_chain(session, person.id),
-            actor=f"principal:{person.name}",
-            credential=f"session:{found.id}",
-            action="login.success",
-            target_type="principal",
-            target_id=person.name,
-            decision="allow",
-            detail={"address": address, "enrolled_second_factor": enrolled},
-        )
+            refusal = OpsError("RATE_LIMITED", "too many failed logins: try again later")
+        else:
+            step = _accepted_step(cipher, login, code.strip()[:12], now)
+            if step is None or not person.active:
+                await _failed(session, person.name, address, person, "second factor")
+                refusal = OpsError("UNAUTHENTICATED", "wrong or already used code")
+            else:
+                await _open(session, found, login, person, step, now, address)
+    if refusal is not None:
+        raise refusal
+
+
+async def _open(
+    session: AsyncSession,
+    found: ConsoleSession,
+    login: PrincipalLogin,
+    person: Principal,
+    step: int,
+    now: datetime,
+    address: str | None,
+) -> None:
+    """The session opens: the code's step is used up, a first code confirms the enrolment."""
+    login.last_totp_step = step
+    enrolled = login.totp_enrolled_at is None
+    if enrolled:
+        login.totp_enrolled_at = now
+    session.add(login)
+    found.stage, found.last_seen_at = "open", now
+    session.add(found)
+    await session.execute(delete(LoginFailure).where(LoginFailure.subject == f"account:{person.name}"))
+    await append_event(
+        session,
+        tenant=await home_chain(session, person.id),
+        actor=f"principal:{person.name}",
+        credential=f"session:{found.id}",
+        action="login.success",
+        target_type="principal",
+        target_id=person.name,
+        decision="allow",
+        detail={"address": address, "enrolled_second_factor": enrolled},
+    )
 
 
 def _accepted_step(cipher: FieldCipher, login: PrincipalLogin, code: str, now: datetime) -> int | None:

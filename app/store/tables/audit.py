@@ -21,6 +21,8 @@ class AuditEvent(SQLModel, table=True):
         UniqueConstraint("tenant", "seq", name="uq_audit_tenant_seq"),
         Index("ix_audit_at", "at"),
         Index("ix_audit_target", "target_type", "target_id"),
+        # When a credential last acted (the UNUSED_CREDENTIAL anomaly), from the index alone.
+        Index("ix_audit_credential_at", "credential", "at"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True, autoincrement=True))

@@ -185,3 +185,24 @@ def test_a_form_token_belongs_to_its_session():
     assert not csrf_ok(key, mine, csrf_token(key, theirs))
     assert not csrf_ok(key, mine, None) and not csrf_ok(key, None, csrf_token(key, mine))
     assert not csrf_ok(secrets.token_bytes(32), mine, csrf_token(key, mine))
+
+
+async def test_two_logins_racing_with_one_code_open_one_session(sessions, admin, cipher):
+    """Someone who saw a code over the person's shoulder, sending it at the same moment: one of the
+    two sessions opens, the other is refused (the code's step is used up under the row's lock)."""
+    _, secret = await logged_in(sessions, cipher)
+    if time.time() % 30 > 25:
+        await asyncio.sleep(30 - time.time() % 30)
+    first = await password_step(sessions, SETTINGS, "gz.admin", PASSWORD, "10.0.0.1")
+    second = await password_step(sessions, SETTINGS, "gz.admin", PASSWORD, "10.0.0.2")
+    code = pyotp.TOTP(secret).at(time.time() + 30)  # the next step: not used by the first login
+    outcomes = await asyncio.gather(
+        second_factor_step(sessions, SETTINGS, cipher, first.token, code, "10.0.0.1"),
+        second_factor_step(sessions, SETTINGS, cipher, second.token, code, "10.0.0.2"),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, OpsError)]
+    assert len(refused) == 1 and refused[0].code == "UNAUTHENTICATED", outcomes
+    opened = [token for token, o in zip((first.token, second.token), outcomes, strict=True) if o is None]
+    assert len(opened) == 1 and (await console_actor(sessions, opened[0], IDLE)).name == "gz.admin"
+    assert len(await events(sessions, "login.success")) == 2  # the first login's and this one's
