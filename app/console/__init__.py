@@ -10,8 +10,9 @@ from pathlib import Path
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.console.approvals import approvals_page, decide_submit
+from app.console.approvals import approvals_page, decide_batch_submit, decide_submit
 from app.console.audit import anomalies_page, audit_page, grant_history_page
+from app.console.bulk import bulk_page, bulk_preview_submit, bulk_submit
 from app.console.ceilings import ceiling_preview_submit, ceiling_submit, ceilings_page
 from app.console.compliance import (
     audit_events_download,
@@ -29,7 +30,8 @@ from app.console.login import (
     login_submit,
     logout_submit,
 )
-from app.console.outlet import close_submit, key_revoke, key_submit, outlet_page
+from app.console.outlet import close_submit, key_revoke, key_submit, move_submit, outlet_page
+from app.console.outlet_import import import_page, import_submit
 from app.console.outlet_new import new_outlet_page, new_outlet_submit
 from app.console.outlets import outlets_page
 from app.console.overview import overview_page
@@ -53,13 +55,19 @@ def console_mount() -> Mount:
         routes=[
             Route("/", overview_page),
             Route("/outlets", outlets_page, methods=["GET"]),
+            Route("/outlets/import", import_page, methods=["GET"]),
+            Route("/outlets/import", import_submit, methods=["POST"]),
             Route("/outlets/new", new_outlet_page, methods=["GET"]),
             Route("/outlets/new", new_outlet_submit, methods=["POST"]),
             Route("/outlets/{outlet_id}", outlet_page, methods=["GET"]),
             Route("/outlets/{outlet_id}/close", close_submit, methods=["POST"]),
+            Route("/outlets/{outlet_id}/move", move_submit, methods=["POST"]),
             Route("/outlets/{outlet_id}/keys", key_submit, methods=["POST"]),
             Route("/outlets/{outlet_id}/keys/{key_id:int}/revoke", key_revoke, methods=["POST"]),
             Route("/grants", grants_page, methods=["GET"]),
+            Route("/grants/bulk", bulk_page, methods=["GET"]),
+            Route("/grants/bulk", bulk_submit, methods=["POST"]),
+            Route("/grants/bulk/preview", bulk_preview_submit, methods=["POST"]),
             Route("/grants/new", grant_new_page, methods=["GET"]),
             Route("/grants/new", grant_new_submit, methods=["POST"]),
             Route("/grants/{grant_id}", grant_page, methods=["GET"]),
@@ -83,6 +91,7 @@ def console_mount() -> Mount:
             Route("/people/{name}/tokens/{token_id:int}/revoke", revoke_token_submit, methods=["POST"]),
             Route("/people/{name}/deactivate", deactivate_submit, methods=["POST"]),
             Route("/approvals", approvals_page, methods=["GET"]),
+            Route("/approvals/batch", decide_batch_submit, methods=["POST"]),
             Route("/approvals/{grant_id}", decide_submit, methods=["POST"]),
             Route("/login", login_page, methods=["GET"]),
             Route("/login", login_submit, methods=["POST"]),

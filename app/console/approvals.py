@@ -1,6 +1,7 @@
 """The approval queue: the proposals an approver may decide (never their own nor a linked account's,
 app/ops/grants/queue.py), each approved or rejected with a note; a decision is the API's approveGrant
-or rejectGrant (app/ops/grants/admin.decide_grant), refused the same way."""
+or rejectGrant (app/ops/grants/admin.decide_grant), refused the same way; a bulk grant's proposals
+are one batch, decided together (approveBulkGrant, rejectBulkGrant)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from app.console.pages import Problem, go, posted, show, signed_in
 from app.ops.auth import Actor
 from app.ops.errors import OpsError
 from app.ops.grants.admin import decide_grant
+from app.ops.grants.bulk_decisions import BulkDecisionRequest, decide_bulk
 from app.ops.grants.queue import approval_queue
 
 
@@ -52,6 +54,37 @@ async def decide_submit(request: Request, console: Console, actor: Actor, fields
             approve=decision == "approve",
             expected_version=int(version),
             reason=note or None,
+        )
+    except OpsError as err:
+        problem = Problem.of(err)
+        return await _queue(request, console, actor, status=problem.status, problem=problem)
+    return go(f"/console/approvals?done={decision}")
+
+
+@posted
+async def decide_batch_submit(
+    request: Request, console: Console, actor: Actor, fields: dict[str, str]
+) -> Response:
+    """A bulk grant's proposals, decided together: the count the approver saw must still be the
+    count in the range (decide_bulk refuses otherwise, so nothing slipped in is approved unseen)."""
+    decision = fields.get("decision")
+    count = fields.get("count", "")
+    note = fields.get("note", "").strip()
+    try:
+        if decision not in ("approve", "reject") or not count.isdigit():
+            raise OpsError("BAD_INPUT", "reload the page and use its buttons", field="decision")
+        await console.run(
+            request,
+            actor,
+            decide_bulk,
+            BulkDecisionRequest(
+                tenant=fields.get("tenant", ""),
+                first_grant_id=fields.get("first", ""),
+                last_grant_id=fields.get("last", ""),
+                expected_count=int(count),
+                approve=decision == "approve",
+                reason=note or None,
+            ),
         )
     except OpsError as err:
         problem = Problem.of(err)

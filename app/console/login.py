@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from app.authz.sync import PolicyTailer
 from app.console.i18n import COOKIE as LANGUAGE_COOKIE
 from app.console.i18n import LANGUAGES
-from app.console.rendering import LOGIN_COOKIE, SESSION_COOKIE, render, set_cookie
+from app.console.rendering import LOGIN_COOKIE, SESSION_COOKIE, refused_size, render, set_cookie, too_large
 from app.ops.auth import Actor
 from app.ops.errors import OpsError
 from app.ops.principals.console_sessions import EXPIRED, console_actor, csrf_ok, csrf_token, log_out
@@ -121,6 +121,8 @@ async def login_page(request: Request) -> Response:
 
 async def login_submit(request: Request) -> Response:
     console: Console = request.app.state.console
+    if too_large(request):
+        return refused_size(request)
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     expected = request.cookies.get(LOGIN_COOKIE)
@@ -181,6 +183,8 @@ async def code_page(request: Request) -> Response:
 
 async def code_submit(request: Request) -> Response:
     console: Console = request.app.state.console
+    if too_large(request):
+        return refused_size(request)
     fields = await console.form(request)
     if fields is None:
         return refused_form(request)

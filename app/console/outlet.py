@@ -1,7 +1,7 @@
 """One outlet's page: what it is, the grants that name it or its kind, the card services it may
 perform now and what gives each one, its partner keys (a new key is shown once, on the answer to the
-form that made it), and closing it. Over app/ops: outlets.views, grants.admin, compliance.history
-(what_can_do), partner_keys.admin and outlets.admin."""
+form that made it), moving it to another department and closing it. Over app/ops: outlets.views,
+grants.admin, compliance.history (what_can_do), partner_keys.admin and outlets.admin."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from app.ops.auth import Actor
 from app.ops.compliance.history import what_can_do
 from app.ops.errors import OpsError
 from app.ops.grants.admin import GrantFilter, list_grants
-from app.ops.outlets.admin import close_outlet
+from app.ops.outlets.admin import close_outlet, update_outlet
 from app.ops.outlets.views import OutletView, effective_services, get_outlet
 from app.ops.partner_keys.admin import issue_partner_key, keys_for, revoke_partner_key
 
@@ -104,6 +104,22 @@ async def close_submit(request: Request, console: Console, actor: Actor, fields:
         await console.run(
             request, actor, close_outlet, outlet.row.id, fields.get("reason", ""), _version(fields)
         )
+    except OpsError as err:
+        problem = Problem.of(err)
+        return await _page(request, console, actor, outlet, status=problem.status, problem=problem)
+    return go(f"/console/outlets/{outlet.row.id}")
+
+
+@posted
+async def move_submit(request: Request, console: Console, actor: Actor, fields: dict[str, str]) -> Response:
+    """To another department of the area (updateOutlet): the grants made to it by name are revoked,
+    since they were made for where it was."""
+    outlet, refusal = await _outlet_or_refusal(request, console, actor)
+    if refusal is not None:
+        return refusal
+    try:
+        changes = {"tenant": fields.get("tenant", "").strip()}
+        await console.run(request, actor, update_outlet, outlet.row.id, _version(fields), changes)
     except OpsError as err:
         problem = Problem.of(err)
         return await _page(request, console, actor, outlet, status=problem.status, problem=problem)

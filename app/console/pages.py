@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.console.login import Console, refused_form
-from app.console.rendering import render
+from app.console.rendering import refused_size, render, too_large
 from app.ops.auth import Actor
 from app.ops.errors import OpsError
 
@@ -102,6 +102,8 @@ def posted(handler: Posted) -> Callable[[Request], Awaitable[Response]]:
         actor = await console.actor(request)
         if actor is None:
             return RedirectResponse(LOGIN, status_code=303)
+        if too_large(request):
+            return refused_size(request)
         fields = await console.form(request)
         if fields is None:
             return refused_form(request)

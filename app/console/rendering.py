@@ -54,6 +54,20 @@ def here(request: Request) -> str:
     return "/console/"
 
 
+MAX_FORM_BYTES = 3 * 1024 * 1024  # the largest form is an outlet import's CSV file (2 MB)
+
+
+def too_large(request: Request) -> bool:
+    """A posted body that does not say its size or says too much: refused before any of it is read
+    (a browser's form always says its size)."""
+    length = request.headers.get("content-length", "")
+    return not length.isdigit() or int(length) > MAX_FORM_BYTES
+
+
+def refused_size(request: Request) -> HTMLResponse:
+    return render(request, "refused.html", status=413, too_large=True)
+
+
 def secure(request: Request) -> bool:
     """Cookies are Secure except over plain HTTP to this machine itself (development)."""
     host = request.url.hostname or ""

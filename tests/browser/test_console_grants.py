@@ -162,6 +162,11 @@ async def test_the_issue_scenario(browser, console, screenshots):
     await county.goto(f"{console}/console/who-can?tenant=cn/440000/440100/440104&service=activation")
     assert await county.locator(".problem").count() == 1
 
+    # The pages for many outlets at once, as they look before use.
+    for url, name in (("/console/outlets/import", "outlet-import"), ("/console/grants/bulk", "bulk-grant")):
+        await admin.goto(f"{console}{url}")
+        await both_languages(admin, screenshots, name)
+
     # Deactivating the approver ends their session at once.
     await admin.goto(f"{console}/console/people")
     await both_languages(admin, screenshots, "people")

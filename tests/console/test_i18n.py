@@ -26,6 +26,13 @@ def used_messages() -> set[str]:
     shown |= {service.value for service in CardService} | set(GRANT_STATES) | set(EXPLAINED.values())
     shown |= {reason.value for reason in Reason} | set(ANOMALY_KINDS) | set(DECISIONS) | {"NOT_FOUND"}
     shown |= {channel.value for channel in ActivationChannel}
+    shown |= {
+        "UNKNOWN_OUTLET",
+        "CLOSED",
+        "OUTSIDE_TENANT",
+        "FINANCIAL_NOT_BANK",
+        "ABOVE_CEILING",
+    }  # bulk grants
     return found | shown
 
 

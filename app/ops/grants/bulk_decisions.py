@@ -80,7 +80,9 @@ async def decide_bulk(
     tenant = parse_tenant(req.tenant)
     first = parse_grant_id(req.first_grant_id, "firstGrantId")
     last = parse_grant_id(req.last_grant_id, "lastGrantId")
-    why = reason_text(req.reason) if req.reason is not None or not req.approve else None
+    if req.reason is None and not req.approve:
+        raise OpsError("BAD_INPUT", "say why the proposals are rejected", field="reason")
+    why = reason_text(req.reason) if req.reason is not None else None
     await authorize(
         sessions, actor, "approve", "grant", tenant, target_id=f"{first}..{last}", request_id=request_id
     )

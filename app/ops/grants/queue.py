@@ -1,28 +1,48 @@
 """An approver's queue: the proposals they may decide, oldest first. Only proposals made in the
 departments where they hold `approve` on grant, and never their own nor a linked account's
-(grants/approval.py): what they could not approve is not put in front of them."""
+(grants/approval.py): what they could not approve is not put in front of them. The proposals one
+bulk grant made (same department, proposer, card service, document, window and moment) come as one
+batch, decided together (bulk_decisions.decide_bulk), not as thousands of lines."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import or_
+from sqlalchemy.orm import aliased
+from sqlmodel import func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.ops.auth import Actor
 from app.ops.grants.approval import approvable
-from app.ops.grants.views import GrantView, views_query
+from app.ops.grants.views import GrantView, views
 from app.store.queries import in_subtree
-from app.store.tables import Grant, Tenant
+from app.store.tables import Grant, Principal, Tenant
 
-# Proposals read per page before those the approver may not decide are left out.
+# Groups of proposals read at most (the oldest first): a queue longer than this is shown in parts.
 WINDOW = 500
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The proposals of one bulk grant."""
+
+    tenant_path: str
+    proposed_by: str | None
+    service: str
+    document_ref: str
+    valid_from: datetime
+    valid_until: datetime | None
+    first_grant_id: int
+    last_grant_id: int
+    count: int
 
 
 @dataclass(frozen=True)
 class Queue:
     proposals: list[GrantView]
+    batches: list[Batch]
     # Proposals in the approver's departments they may not decide (their own or linked accounts'):
     # counted, so the department knows someone else must look at them.
     left_to_others: int
@@ -33,17 +53,37 @@ async def approval_queue(
 ) -> Queue:
     scopes = [s for s in actor.guard.scopes() if actor.guard.can("approve", "grant", s)]
     if not scopes:
-        return Queue([], 0)
+        return Queue([], [], 0)
+    proposer = aliased(Principal)
+    together = (
+        Tenant.path,
+        Grant.proposed_by,
+        proposer.name,
+        Grant.service,
+        Grant.document_ref,
+        Grant.valid_from,
+        Grant.valid_until,
+        Grant.created_at,
+    )
     async with sessions() as session:
-        rows = (
+        groups = (
             await session.exec(
-                views_query()
+                select(*together, func.min(Grant.id), func.max(Grant.id), func.count())
+                .join(Tenant, Tenant.id == Grant.tenant_id)
+                .outerjoin(proposer, proposer.id == Grant.proposed_by)
                 .where(Grant.state == "proposed", or_(*(in_subtree(Tenant.path, s) for s in scopes)))
-                .order_by(Grant.id)
+                .group_by(*together)
+                .order_by(func.min(Grant.id))
                 .limit(WINDOW)
             )
         ).all()
-        found = [GrantView(*row) for row in rows]
-        fit = await approvable(session, actor, {view.grant.proposed_by for view in found})
-    mine = [view for view in found if view.grant.proposed_by in fit]
-    return Queue(mine, len(found) - len(mine))
+        fit = await approvable(session, actor, {group[1] for group in groups})
+        mine = [group for group in groups if group[1] in fit]
+        single = await views(session, [group[8] for group in mine if group[10] == 1])
+    batches = [
+        Batch(path, name, service, document, start, end, first, last, count)
+        for path, _, name, service, document, start, end, _, first, last, count in mine
+        if count > 1
+    ]
+    others = sum(group[10] for group in groups if group[1] not in fit)
+    return Queue(single, batches, others)
