@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.pages import Problem, go, posted, show, signed_in
+from app.console.pages import Problem, form_number, go, posted, show, signed_in
 from app.ops.auth import Actor
 from app.ops.errors import OpsError
 from app.ops.grants.admin import decide_grant
@@ -41,18 +41,18 @@ async def approvals_page(request: Request, console: Console, actor: Actor) -> Re
 @posted
 async def decide_submit(request: Request, console: Console, actor: Actor, fields: dict[str, str]) -> Response:
     decision = fields.get("decision")
-    version = fields.get("version", "")
     note = fields.get("note", "").strip()
     try:
-        if decision not in ("approve", "reject") or not version.isdigit():
+        if decision not in ("approve", "reject"):
             raise OpsError("BAD_INPUT", "reload the page and use its buttons", field="decision")
+        version = form_number(fields, "version")
         await console.run(
             request,
             actor,
             decide_grant,
             request.path_params["grant_id"],
             approve=decision == "approve",
-            expected_version=int(version),
+            expected_version=version,
             reason=note or None,
         )
     except OpsError as err:
@@ -68,11 +68,11 @@ async def decide_batch_submit(
     """A bulk grant's proposals, decided together: the count the approver saw must still be the
     count in the range (decide_bulk refuses otherwise, so nothing slipped in is approved unseen)."""
     decision = fields.get("decision")
-    count = fields.get("count", "")
     note = fields.get("note", "").strip()
     try:
-        if decision not in ("approve", "reject") or not count.isdigit():
+        if decision not in ("approve", "reject"):
             raise OpsError("BAD_INPUT", "reload the page and use its buttons", field="decision")
+        count = form_number(fields, "count")
         await console.run(
             request,
             actor,
@@ -81,7 +81,7 @@ async def decide_batch_submit(
                 tenant=fields.get("tenant", ""),
                 first_grant_id=fields.get("first", ""),
                 last_grant_id=fields.get("last", ""),
-                expected_count=int(count),
+                expected_count=count,
                 approve=decision == "approve",
                 reason=note or None,
             ),

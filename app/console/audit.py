@@ -11,9 +11,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.console.compliance import home_audit_scope
 from app.console.login import Console
-from app.console.pages import Problem, show, signed_in
+from app.console.pages import Problem, area_top, show, signed_in
 from app.console.times import moment, today
 from app.domain.reasons import Reason
 from app.ops.auth import Actor
@@ -35,7 +34,7 @@ def _range(console: Console, asked: dict[str, str]) -> tuple[datetime | None, da
 
 def _asked(request: Request, actor: Actor, names: tuple[str, ...]) -> dict[str, str]:
     asked = {name: request.query_params.get(name, "").strip() for name in names}
-    asked["tenant"] = asked["tenant"] or home_audit_scope(actor)
+    asked["tenant"] = asked["tenant"] or area_top(actor, "audit")
     return asked
 
 

@@ -12,17 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.pages import Problem, go, posted, show, signed_in
+from app.console.pages import Problem, area_top, form_number, go, posted, show, signed_in
 from app.domain.catalogue import CardService, OutletKind
 from app.ops.auth import Actor
 from app.ops.errors import OpsError
 from app.ops.grants.ceilings import preview_ceiling, set_tenant_ceiling, tenant_ceilings
-
-
-def _home(actor: Actor) -> str:
-    """The department a person's ceilings page opens on: the top of their area."""
-    readable = [s for s in actor.guard.scopes() if actor.guard.can("read", "ceiling", s)]
-    return min(readable, key=len) if readable else ""
 
 
 async def _page(
@@ -73,7 +67,7 @@ async def _page(
 @signed_in
 async def ceilings_page(request: Request, console: Console, actor: Actor) -> Response:
     query = request.query_params
-    tenant = query.get("tenant", "").strip() or _home(actor)
+    tenant = query.get("tenant", "").strip() or area_top(actor, "ceiling")
     return await _page(request, console, actor, tenant, query.get("kind", "").strip())
 
 
@@ -96,12 +90,10 @@ async def ceiling_submit(
     request: Request, console: Console, actor: Actor, fields: dict[str, str]
 ) -> Response:
     tenant, kind, services = await _chosen(request, fields)
-    version = fields.get("version", "")
     try:
-        if not version.isdigit():
-            raise OpsError("BAD_INPUT", "reload the page and use its form", field="version")
+        version = form_number(fields, "version")
         change = await console.run(
-            request, actor, set_tenant_ceiling, tenant, kind, services, expected_version=int(version)
+            request, actor, set_tenant_ceiling, tenant, kind, services, expected_version=version
         )
     except OpsError as err:
         return await _page(request, console, actor, tenant, kind, services, problem=Problem.of(err))

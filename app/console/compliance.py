@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from app import downloads
 from app.console.login import Console
-from app.console.pages import Problem, show, signed_in
+from app.console.pages import Problem, area_top, show, signed_in
 from app.console.times import moment, today
 from app.domain.catalogue import CardService
 from app.domain.errors import DomainError
@@ -28,12 +28,6 @@ PAGE = 50
 ASKED = ("tenant", "service", "outlet", "date", "time")
 
 
-def home_audit_scope(actor: Actor) -> str:
-    """The department a person's audit pages open on: the top of the area they may audit."""
-    readable = [s for s in actor.guard.scopes() if actor.guard.can("read", "audit", s)]
-    return min(readable, key=len) if readable else ""
-
-
 def asked_moment(settings: Settings, asked: dict[str, str]) -> datetime | None:
     """The time a form asks about (Beijing time); None (now) when no date is given."""
     if not asked["date"]:
@@ -43,7 +37,7 @@ def asked_moment(settings: Settings, asked: dict[str, str]) -> datetime | None:
 
 def _asked(request: Request, actor: Actor) -> dict[str, str]:
     asked = {name: request.query_params.get(name, "").strip() for name in ASKED}
-    asked["tenant"] = asked["tenant"] or home_audit_scope(actor)
+    asked["tenant"] = asked["tenant"] or area_top(actor, "audit")
     return asked
 
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.pages import Problem, go, posted, show, signed_in
+from app.console.pages import Problem, form_number, go, posted, show, signed_in
 from app.console.times import moment, today
 from app.domain.catalogue import CardService, OutletKind
 from app.ops.auth import Actor
@@ -126,9 +126,9 @@ async def grant_change_submit(
     action = request.path_params["action"]
     grant_id = request.path_params["grant_id"]
     try:
-        version = fields.get("version", "")
-        if action not in CHANGES or not version.isdigit():
-            raise OpsError("BAD_INPUT", "reload the page and use its buttons", field="version")
+        if action not in CHANGES:
+            raise OpsError("BAD_INPUT", "reload the page and use its buttons", field="action")
+        version = form_number(fields, "version")
         await console.run(
             request,
             actor,
@@ -136,7 +136,7 @@ async def grant_change_submit(
             grant_id,
             CHANGES[action],
             reason=fields.get("reason", ""),
-            expected_version=int(version),
+            expected_version=version,
         )
     except OpsError as err:
         problem = Problem.of(err)

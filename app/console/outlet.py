@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.pages import Problem, go, posted, show, signed_in
+from app.console.pages import Problem, form_number, go, posted, show, signed_in
 from app.ops.auth import Actor
 from app.ops.compliance.history import what_can_do
 from app.ops.errors import OpsError
@@ -21,13 +21,6 @@ from app.ops.outlets.views import OutletView, effective_services, get_outlet
 from app.ops.partner_keys.admin import issue_partner_key, keys_for, revoke_partner_key
 
 GRANTS_SHOWN = 100
-
-
-def _version(fields: dict[str, str]) -> int:
-    value = fields.get("version", "")
-    if not value.isdigit():
-        raise OpsError("BAD_INPUT", "the form lost its version; reload the page", field="version")
-    return int(value)
 
 
 async def _outlet_or_refusal(
@@ -102,7 +95,12 @@ async def close_submit(request: Request, console: Console, actor: Actor, fields:
         return refusal
     try:
         await console.run(
-            request, actor, close_outlet, outlet.row.id, fields.get("reason", ""), _version(fields)
+            request,
+            actor,
+            close_outlet,
+            outlet.row.id,
+            fields.get("reason", ""),
+            form_number(fields, "version"),
         )
     except OpsError as err:
         problem = Problem.of(err)
@@ -119,7 +117,9 @@ async def move_submit(request: Request, console: Console, actor: Actor, fields: 
         return refusal
     try:
         changes = {"tenant": fields.get("tenant", "").strip()}
-        await console.run(request, actor, update_outlet, outlet.row.id, _version(fields), changes)
+        await console.run(
+            request, actor, update_outlet, outlet.row.id, form_number(fields, "version"), changes
+        )
     except OpsError as err:
         problem = Problem.of(err)
         return await _page(request, console, actor, outlet, status=problem.status, problem=problem)
@@ -132,16 +132,14 @@ async def key_submit(request: Request, console: Console, actor: Actor, fields: d
     outlet, refusal = await _outlet_or_refusal(request, console, actor)
     if refusal is not None:
         return refusal
-    days = fields.get("days", "")
     try:
-        if not days.isdigit():
-            raise OpsError("BAD_INPUT", "days is a whole number", field="days")
+        days = form_number(fields, "days")
         issued = await console.run(
             request,
             actor,
             issue_partner_key,
             outlet.row.id,
-            days=int(days),
+            days=days,
             max_rate_limit=console.settings.partner_rate_limit_max,
             max_keys=console.settings.partner_max_keys_per_outlet,
         )

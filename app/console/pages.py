@@ -72,6 +72,22 @@ class Problem:
         return EXPLAINED.get(self.code, EXPLAINED["BAD_INPUT"])
 
 
+def form_number(fields: dict[str, str], name: str) -> int:
+    """A whole number a form carries (a version, a count, days): 1 to 9 digits, else BAD_INPUT
+    (a thousand-digit "version" must not reach int() or the database)."""
+    value = fields.get(name, "")
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise OpsError("BAD_INPUT", f"{name} is a whole number; reload the page and use its form", field=name)
+    return int(value)
+
+
+def area_top(actor: Actor, obj: str) -> str:
+    """Where a page about `obj` opens when no department is asked: the top of the area where the
+    person may read it ("" when nowhere, which the use case then refuses)."""
+    readable = [s for s in actor.guard.scopes() if actor.guard.can("read", obj, s)]
+    return min(readable, key=len) if readable else ""
+
+
 def show(
     request: Request, console: Console, actor: Actor, template: str, status: int = 200, **context: Any
 ) -> HTMLResponse:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.pages import Problem, go, posted, show, signed_in
+from app.console.pages import Problem, area_top, form_number, go, posted, show, signed_in
 from app.domain.roles import AdminRole
 from app.ops.auth import Actor
 from app.ops.errors import OpsError
@@ -20,11 +20,6 @@ from app.ops.principals.tokens import revoke_token
 from app.ops.principals.views import get_principal, list_principals
 
 PAGE = 50
-
-
-def _home(actor: Actor) -> str:
-    readable = [s for s in actor.guard.scopes() if actor.guard.can("read", "principal", s)]
-    return min(readable, key=len) if readable else ""
 
 
 def assignable(actor: Actor) -> list[str]:
@@ -40,7 +35,7 @@ def person_url(name: str) -> str:
 
 @signed_in
 async def people_page(request: Request, console: Console, actor: Actor) -> Response:
-    tenant = request.query_params.get("tenant", "").strip() or _home(actor)
+    tenant = request.query_params.get("tenant", "").strip() or area_top(actor, "principal")
     after = request.query_params.get("after") or None
     people, total, problem = [], 0, None
     try:
@@ -107,11 +102,6 @@ def _person_change(use_case, fields_of, done: str):
     return endpoint
 
 
-def _version(fields: dict[str, str]) -> int | None:
-    value = fields.get("version", "")
-    return int(value) if value.isdigit() else None
-
-
 def _token_id(request: Request) -> dict[str, int]:
     return {"token_id": request.path_params["token_id"]}
 
@@ -128,7 +118,11 @@ remove_submit = _person_change(
 )
 deactivate_submit = _person_change(
     deactivate_principal,
-    lambda name, f, _: {"name": name, "reason": f.get("reason", ""), "expected_version": _version(f)},
+    lambda name, f, _: {
+        "name": name,
+        "reason": f.get("reason", ""),
+        "expected_version": form_number(f, "version"),
+    },
     "deactivated",
 )
 revoke_token_submit = _person_change(revoke_token, lambda name, f, request: _token_id(request), "revoked")

@@ -61,7 +61,7 @@ def too_large(request: Request) -> bool:
     """A posted body that does not say its size or says too much: refused before any of it is read
     (a browser's form always says its size)."""
     length = request.headers.get("content-length", "")
-    return not length.isdigit() or int(length) > MAX_FORM_BYTES
+    return not (length.isascii() and length.isdigit() and len(length) <= 9) or int(length) > MAX_FORM_BYTES
 
 
 def refused_size(request: Request) -> HTMLResponse:

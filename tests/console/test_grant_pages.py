@@ -153,6 +153,15 @@ def test_register_grant_approve_key_and_suspend(base):
             data={"csrf": hidden(page.text, "csrf"), "version": "2", "reason": ""},
         )
         assert no_reason.status_code == 400 and grant_state(admin, grant_id) == "active"
+        for hostile in ({"version": "9" * 5000, "reason": "x"}, {"version": "2", "reason": "停\x00用\u202e"}):
+            refused = admin.post(
+                f"/console/grants/{grant_id}/suspend", data={"csrf": hidden(page.text, "csrf"), **hostile}
+            )
+            assert refused.status_code == 400 and grant_state(admin, grant_id) == "active"
+        unknown = admin.post(
+            f"/console/grants/{grant_id}/delete", data={"csrf": hidden(page.text, "csrf"), "version": "2"}
+        )
+        assert unknown.status_code == 400 and grant_state(admin, grant_id) == "active"
         suspended = admin.post(
             f"/console/grants/{grant_id}/suspend",
             data={"csrf": hidden(page.text, "csrf"), "version": "2", "reason": "药店整改"},
