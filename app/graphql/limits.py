@@ -13,9 +13,9 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
 )
 
+from app.graphql.depth import depth_rule
 from app.graphql.validation_cache import QueryValidationCache, ValidationResults
 from app.settings import Settings
 
@@ -25,12 +25,12 @@ CACHE_SIZE = 256
 def limit_extensions(settings: Settings) -> list[Callable]:
     """Factories, not instances: strawberry builds fresh extensions for every request.
 
-    QueryDepthLimiter and MaxAliasesLimiter define a new validation rule class each time they are
-    built; built per request, their rules would differ every time. They are made once here, so a
-    query text always meets the same rules and its validation can be remembered by its text.
+    The depth rule and MaxAliasesLimiter's rule are classes made for their limits; made per request,
+    the rules would differ every time. They are made once here, so a query text always meets the
+    same rules and its validation can be remembered by its text.
     """
     rules = [
-        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        depth_rule(settings.graphql_max_depth),
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
     ]
     if settings.env == "production":

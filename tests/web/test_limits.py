@@ -4,6 +4,7 @@ import re
 
 import httpx
 import pytest
+from graphql import get_introspection_query
 
 from app.settings import Settings
 from app.web import create_app
@@ -31,6 +32,24 @@ def test_depth_50_is_refused(base):
     response = post(base, query)
     assert only_code(response) == "BAD_INPUT"
     assert "depth" in response.json()["errors"][0]["message"]
+
+
+def test_introspection_counts_toward_the_depth(base):
+    """Fifty levels of `ofType` under `__type` were let through (introspection fields were not
+    counted); an explorer's standard introspection query still passes."""
+    deep = '{ __type(name: "Query") { ' + "ofType { " * 49 + "name" + " }" * 50 + " }"
+    response = post(base, deep)
+    assert only_code(response) == "BAD_INPUT" and "depth" in response.json()["errors"][0]["message"]
+    hidden = (
+        "query Q { ...A } fragment A on Query { me { __typename "
+        + "roles { " * 20
+        + "role"
+        + " }" * 20
+        + " } }"
+    )
+    assert only_code(post(base, hidden)) == "BAD_INPUT"  # depth through a fragment counts too
+    standard = post(base, get_introspection_query(descriptions=True)).json()
+    assert "errors" not in standard and standard["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
 def test_a_thousand_aliases_are_refused(base):
