@@ -63,7 +63,7 @@ async def home_chain(session: AsyncSession, principal_id: int | None) -> str:
 
 async def end_sessions(session: AsyncSession, principal_id: int, why: str) -> int:
     """End every live session of a person (deactivation, a new password); how many there were."""
-    ended = await session.execute(
+    ended = await session.exec(
         update(ConsoleSession)
         .where(ConsoleSession.principal_id == principal_id, ConsoleSession.ended_at.is_(None))
         .values(stage="ended", ended_at=datetime.now(UTC), ended_why=why)

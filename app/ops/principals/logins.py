@@ -247,7 +247,7 @@ async def _open(
     session.add(login)
     found.stage, found.last_seen_at = "open", now
     session.add(found)
-    await session.execute(delete(LoginFailure).where(LoginFailure.subject == f"account:{person.name}"))
+    await session.exec(delete(LoginFailure).where(LoginFailure.subject == f"account:{person.name}"))
     await append_event(
         session,
         tenant=await home_chain(session, person.id),
