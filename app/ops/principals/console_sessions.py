@@ -80,28 +80,31 @@ async def console_actor(
     """The person behind an open session, with the roles they hold now; the session's idle clock
     starts again. UNAUTHENTICATED when there is no such session, or it ended, or the person has been
     deactivated or holds no role any more (which ends it)."""
-    async with sessions() as session, session.begin():
+    # Read first: most pages write nothing, and a write transaction is, on SQLite, the database's one
+    # writer (BEGIN IMMEDIATE), which partner calls' audit writes wait for.
+    async with sessions() as session:
         found = await session_row(session, token, stages=("open",))
         person = await session.get(Principal, found.principal_id)
         pairs = await roles_held(session, person.id)
-        now = datetime.now(UTC)
-        ending = (
-            "deactivated"
-            if not person.active
-            else "no roles"
-            if not pairs
-            else "idle"
-            if found.last_seen_at < now - idle
-            else None
-        )
-        if ending is not None:
-            _end(found, ending)
-            session.add(found)
-        elif found.last_seen_at < now - TOUCH_EVERY:
-            # The idle clock counts minutes: writing the row on every page would cost a write (and,
-            # on SQLite, the database's one writer) per click for nothing.
-            found.last_seen_at = now
-            session.add(found)
+    now = datetime.now(UTC)
+    ending = (
+        "deactivated"
+        if not person.active
+        else "no roles"
+        if not pairs
+        else "idle"
+        if found.last_seen_at < now - idle
+        else None
+    )
+    # The idle clock counts minutes: it is written at most every TOUCH_EVERY, not on every page.
+    if ending is not None or found.last_seen_at < now - TOUCH_EVERY:
+        async with sessions() as session, session.begin():
+            row = await session.get(ConsoleSession, found.id, with_for_update=True)
+            if ending is not None:
+                _end(row, ending)
+            elif row.ended_at is None:
+                row.last_seen_at = now
+            session.add(row)
     if ending is not None:  # ended in the transaction above, refused now
         raise OpsError("UNAUTHENTICATED", EXPIRED)
     return Actor(
