@@ -110,6 +110,7 @@ async def test_the_issue_scenario(browser, console, screenshots):
     assert await admin.locator("tbody tr").count() == 1
     await both_languages(admin, screenshots, "grants")
 
+    await asyncio.sleep(1.1)  # the form asks to the second: a moment surely after the approval's
     approved_at = datetime.now(CST)
     await asyncio.sleep(1.1)
 
