@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.pages import Problem, area_top, show, signed_in
+from app.console.pages import Problem, query_asked, show, signed_in
 from app.console.times import moment, today
 from app.domain.reasons import Reason
 from app.ops.auth import Actor
@@ -32,15 +32,9 @@ def _range(console: Console, asked: dict[str, str]) -> tuple[datetime | None, da
     return since, until
 
 
-def _asked(request: Request, actor: Actor, names: tuple[str, ...]) -> dict[str, str]:
-    asked = {name: request.query_params.get(name, "").strip() for name in names}
-    asked["tenant"] = asked["tenant"] or area_top(actor, "audit")
-    return asked
-
-
 @signed_in
 async def audit_page(request: Request, console: Console, actor: Actor) -> Response:
-    asked = _asked(request, actor, FILTERS)
+    asked = query_asked(request, actor, FILTERS, "audit")
     after = request.query_params.get("after") or None
     rows, total, status, problem = [], 0, None, None
     since = until = None
@@ -87,7 +81,7 @@ async def audit_page(request: Request, console: Console, actor: Actor) -> Respon
 
 @signed_in
 async def grant_history_page(request: Request, console: Console, actor: Actor) -> Response:
-    asked = _asked(request, actor, ("tenant", "since", "until"))
+    asked = query_asked(request, actor, ("tenant", "since", "until"), "audit")
     after = request.query_params.get("after") or None
     changes, total, problem = [], 0, None
     try:
@@ -114,7 +108,7 @@ async def grant_history_page(request: Request, console: Console, actor: Actor) -
 
 @signed_in
 async def anomalies_page(request: Request, console: Console, actor: Actor) -> Response:
-    asked = _asked(request, actor, ("tenant",))
+    asked = query_asked(request, actor, ("tenant",), "audit")
     found, problem = [], None
     try:
         found = await console.read(request, actor, anomalies, asked["tenant"])

@@ -52,7 +52,7 @@ def _selection(typed: dict[str, str]) -> tuple[OutletSelector | None, str | None
 
 def _page(request: Request, console: Console, actor: Actor, typed: dict[str, str], **context) -> Response:
     problem = context.get("problem")
-    marked = {FORM_FIELD.get(k, k): v for k, v in (problem.fields if problem else {}).items()}
+    marked = problem.marked(FORM_FIELD) if problem else {}
     return show(
         request,
         console,

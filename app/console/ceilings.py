@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.pages import Problem, area_top, form_number, go, posted, show, signed_in
+from app.console.pages import Problem, form_number, go, posted, show, signed_in
 from app.domain.catalogue import CardService, OutletKind
-from app.ops.auth import Actor
+from app.ops.auth import Actor, area_top
 from app.ops.errors import OpsError
 from app.ops.grants.ceilings import preview_ceiling, set_tenant_ceiling, tenant_ceilings
 
@@ -67,7 +67,7 @@ async def _page(
 @signed_in
 async def ceilings_page(request: Request, console: Console, actor: Actor) -> Response:
     query = request.query_params
-    tenant = query.get("tenant", "").strip() or area_top(actor, "ceiling")
+    tenant = query.get("tenant", "").strip() or area_top(actor, "ceiling") or ""
     return await _page(request, console, actor, tenant, query.get("kind", "").strip())
 
 

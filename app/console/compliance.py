@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from app import downloads
 from app.console.login import Console
-from app.console.pages import Problem, area_top, show, signed_in
+from app.console.pages import Problem, query_asked, show, signed_in
 from app.console.times import moment, today
 from app.domain.catalogue import CardService
 from app.domain.errors import DomainError
@@ -35,15 +35,9 @@ def asked_moment(settings: Settings, asked: dict[str, str]) -> datetime | None:
     return moment(settings, asked["date"], "date", asked["time"])
 
 
-def _asked(request: Request, actor: Actor) -> dict[str, str]:
-    asked = {name: request.query_params.get(name, "").strip() for name in ASKED}
-    asked["tenant"] = asked["tenant"] or area_top(actor, "audit")
-    return asked
-
-
 @signed_in
 async def who_can_page(request: Request, console: Console, actor: Actor) -> Response:
-    asked = _asked(request, actor)
+    asked = query_asked(request, actor, ASKED, "audit")
     found = problem = None
     if asked["service"]:
         try:
@@ -80,7 +74,7 @@ async def who_can_page(request: Request, console: Console, actor: Actor) -> Resp
 
 @signed_in
 async def what_can_page(request: Request, console: Console, actor: Actor) -> Response:
-    asked = _asked(request, actor)
+    asked = query_asked(request, actor, ASKED, "audit")
     found = problem = None
     if asked["outlet"]:
         try:

@@ -161,7 +161,7 @@ async def _form(
             fit = await console.read(request, actor, services_fit, typed["tenant"], outlet_kind)
     except OpsError as err:
         problem = problem or Problem.of(err)
-    marked = {FORM_FIELD.get(name, name): text for name, text in (problem.fields if problem else {}).items()}
+    marked = problem.marked(FORM_FIELD) if problem else {}
     return show(
         request,
         console,

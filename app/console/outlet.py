@@ -156,11 +156,14 @@ async def key_revoke(request: Request, console: Console, actor: Actor, fields: d
         return refusal
     key_id: int = request.path_params["key_id"]
     try:
-        keys = (await console.read(request, actor, keys_for, [(outlet.row.id, outlet.tenant_path)]))[0]
-        if key_id not in {row.id for row in keys or ()}:  # another outlet's key is not revoked here
-            raise OpsError("NOT_FOUND", f"outlet {outlet.row.id} has no key {key_id}")
         await console.run(
-            request, actor, revoke_partner_key, key_id=key_id, prefix=None, reason=fields.get("reason", "")
+            request,
+            actor,
+            revoke_partner_key,
+            key_id=key_id,
+            prefix=None,
+            reason=fields.get("reason", ""),
+            outlet_id=outlet.row.id,
         )
     except OpsError as err:
         problem = Problem.of(err)

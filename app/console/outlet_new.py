@@ -23,7 +23,7 @@ FORM_FIELD = {"bankCode": "bank", "nbsCode": "nbs_code"}
 async def _departments(console: Console, request: Request, actor: Actor) -> list[str]:
     """Where the person may register outlets: the departments of their area they may change outlets
     in (or their scopes alone, for a role that does not read departments)."""
-    tree = await area_tree(console.sessions, actor)
+    tree = await console.read(request, actor, area_tree)
     paths = [node.tenant.path for node in tree] or actor.guard.scopes()
     return [path for path in paths if actor.guard.can("write", "outlet", path)]
 
@@ -36,7 +36,7 @@ async def _form(
     problem: Problem | None = None,
 ) -> Response:
     departments = await _departments(console, request, actor)
-    marked = {FORM_FIELD.get(name, name): text for name, text in (problem.fields if problem else {}).items()}
+    marked = problem.marked(FORM_FIELD) if problem else {}
     return show(
         request,
         console,

@@ -26,7 +26,7 @@ def _per_department(breakdown: Breakdown, keys: list[str]):
 
 @signed_in
 async def overview_page(request: Request, console: Console, actor: Actor) -> Response:
-    tree = await area_tree(console.sessions, actor)
+    tree = await console.read(request, actor, area_tree)
     figures = await console.read(request, actor, dashboard)
     charts = {}
     if figures.by_service is not None:

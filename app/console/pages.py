@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.console.login import Console, refused_form
 from app.console.rendering import refused_size, render, too_large
-from app.ops.auth import Actor
+from app.ops.auth import Actor, area_top
 from app.ops.errors import OpsError
 
 LOGIN = "/console/login"
@@ -63,6 +63,10 @@ class Problem:
             fields.setdefault(named, err.message)
         return cls(err.code, err.message, named if isinstance(named, str) else None, fields)
 
+    def marked(self, form_field: dict[str, str]) -> dict[str, str]:
+        """The refused fields under the form's own names (the use case names some differently)."""
+        return {form_field.get(name, name): text for name, text in self.fields.items()}
+
     @property
     def status(self) -> int:
         return STATUS.get(self.code, 400)
@@ -81,11 +85,12 @@ def form_number(fields: dict[str, str], name: str) -> int:
     return int(value)
 
 
-def area_top(actor: Actor, obj: str) -> str:
-    """Where a page about `obj` opens when no department is asked: the top of the area where the
-    person may read it ("" when nowhere, which the use case then refuses)."""
-    readable = [s for s in actor.guard.scopes() if actor.guard.can("read", obj, s)]
-    return min(readable, key=len) if readable else ""
+def query_asked(request: Request, actor: Actor, names: tuple[str, ...], obj: str) -> dict[str, str]:
+    """The page's query parameters `names`, trimmed; the department defaults to the top of the area
+    where the person may read `obj`."""
+    found = {name: request.query_params.get(name, "").strip() for name in names}
+    found["tenant"] = found.get("tenant") or area_top(actor, obj) or ""
+    return found
 
 
 def show(

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.console.login import Console
-from app.console.pages import Problem, area_top, form_number, go, posted, show, signed_in
+from app.console.pages import Problem, form_number, go, posted, show, signed_in
 from app.domain.roles import AdminRole
-from app.ops.auth import Actor
+from app.ops.auth import Actor, area_top
 from app.ops.errors import OpsError
 from app.ops.principals.admin import assign_role, create_principal, deactivate_principal, remove_role
 from app.ops.principals.tokens import revoke_token
@@ -35,7 +35,7 @@ def person_url(name: str) -> str:
 
 @signed_in
 async def people_page(request: Request, console: Console, actor: Actor) -> Response:
-    tenant = request.query_params.get("tenant", "").strip() or area_top(actor, "principal")
+    tenant = request.query_params.get("tenant", "").strip() or area_top(actor, "principal") or ""
     after = request.query_params.get("after") or None
     people, total, problem = [], 0, None
     try:
@@ -102,8 +102,8 @@ def _person_change(use_case, fields_of, done: str):
     return endpoint
 
 
-def _token_id(request: Request) -> dict[str, int]:
-    return {"token_id": request.path_params["token_id"]}
+def _token_of(name: str, request: Request) -> dict[str, int | str]:
+    return {"token_id": request.path_params["token_id"], "owner_name": name}
 
 
 assign_submit = _person_change(
@@ -125,7 +125,9 @@ deactivate_submit = _person_change(
     },
     "deactivated",
 )
-revoke_token_submit = _person_change(revoke_token, lambda name, f, request: _token_id(request), "revoked")
+revoke_token_submit = _person_change(
+    revoke_token, lambda name, f, request: _token_of(name, request), "revoked"
+)
 
 
 @signed_in

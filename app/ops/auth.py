@@ -75,6 +75,12 @@ def home_tenant(actor: Actor) -> str:
     return top_most(actor.guard.scopes()) or "cn"
 
 
+def area_top(actor: Actor, obj: str) -> str | None:
+    """The top of the area where the person may read `obj` (None when nowhere): where a page or a
+    report about it opens when no department is asked."""
+    return top_most(s for s in actor.guard.scopes() if actor.guard.can("read", obj, s))
+
+
 async def roles_held(session: AsyncSession, principal_id: int) -> tuple[tuple[str, str], ...]:
     """The (role, tenant path) pairs a person holds now: what every credential of theirs acts with."""
     rows = await session.exec(

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.catalogue import CardService
 from app.ops.auth import Actor, authorize
 from app.ops.errors import OpsError
-from app.ops.grants.changes import ceiling_refusal, ceiling_table, check_service_fits_kind
+from app.ops.grants.changes import ceiling_table, grant_refusal
 from app.ops.inputs import parse_kind, parse_tenant
 
 
@@ -29,12 +29,4 @@ async def services_fit(
     await authorize(sessions, actor, "read", "ceiling", tenant, request_id=request_id)
     async with sessions() as session:
         table = await ceiling_table(session)
-    found: dict[str, OpsError | None] = {}
-    for service in CardService:
-        try:
-            check_service_fits_kind(service.value, kind)
-        except OpsError as refusal:
-            found[service.value] = refusal
-            continue
-        found[service.value] = ceiling_refusal(tenant, kind, service.value, table)
-    return found
+    return {service.value: grant_refusal(tenant, kind, service.value, table) for service in CardService}

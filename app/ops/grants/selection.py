@@ -173,13 +173,11 @@ async def selected_outlets(session: AsyncSession, selection: Selection) -> list[
 
 
 def kind_refusal(tenant: str, service: str, kind: str, table) -> Problem | None:
-    try:
-        grants.check_service_fits_kind(service, kind)
-    except OpsError as err:
-        return Problem("FINANCIAL_NOT_BANK", err.message, kind)
-    refusal = grants.ceiling_refusal(tenant, kind, service, table)
+    refusal = grants.grant_refusal(tenant, kind, service, table)
     if refusal is None:
         return None
+    if refusal.code != "CEILING_EXCEEDED":
+        return Problem("FINANCIAL_NOT_BANK", refusal.message, kind)
     return Problem("ABOVE_CEILING", refusal.message, kind, refusal.extensions.get("ceilingTenant"))
 
 

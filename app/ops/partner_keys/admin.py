@@ -64,13 +64,17 @@ async def revoke_partner_key(
     key_id: int | None,
     prefix: str | None,
     reason: str,
+    outlet_id: str | None = None,
     request_id: str | None = None,
 ) -> KeyView:
     """An administrator revokes a key of an outlet they may change; FORBIDDEN for any other key,
-    whether or not it exists."""
+    whether or not it exists. With `outlet_id`, a key of another outlet is answered as a missing one
+    (the console revokes keys from an outlet's page)."""
     reason = check_revocation(key_id, prefix, reason)
     async with sessions() as session:
         found = await find_key(session, key_id, prefix)
+    if found is not None and outlet_id is not None and found[1].outlet_id != outlet_id:
+        found = None
     name = str(key_id) if key_id is not None else str(prefix)
     await _authorize(sessions, actor, found[0] if found else None, f"partner_key:{name}", request_id)
     if found is None:

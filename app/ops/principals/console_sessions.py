@@ -35,16 +35,15 @@ async def open_session(session: AsyncSession, principal_id: int, stage: str, add
     return token
 
 
-async def session_row(session: AsyncSession, token: str | None, *, stages: tuple[str, ...]) -> ConsoleSession:
-    """The live session of `token` at one of `stages`, locked for this transaction; UNAUTHENTICATED
-    otherwise."""
+async def session_row(
+    session: AsyncSession, token: str | None, *, stages: tuple[str, ...], lock: bool = True
+) -> ConsoleSession:
+    """The live session of `token` at one of `stages`, locked for this transaction unless `lock` is
+    off (a page's read); UNAUTHENTICATED otherwise."""
     if not token or len(token) > 128:
         raise OpsError("UNAUTHENTICATED", EXPIRED)
-    found = (
-        await session.exec(
-            select(ConsoleSession).where(ConsoleSession.token_hash == secret_hash(token)).with_for_update()
-        )
-    ).first()
+    query = select(ConsoleSession).where(ConsoleSession.token_hash == secret_hash(token))
+    found = (await session.exec(query.with_for_update() if lock else query)).first()
     if found is None or found.ended_at is not None or found.stage not in stages:
         raise OpsError("UNAUTHENTICATED", EXPIRED)
     return found
@@ -83,7 +82,7 @@ async def console_actor(
     # Read first: most pages write nothing, and a write transaction is, on SQLite, the database's one
     # writer (BEGIN IMMEDIATE), which partner calls' audit writes wait for.
     async with sessions() as session:
-        found = await session_row(session, token, stages=("open",))
+        found = await session_row(session, token, stages=("open",), lock=False)
         person = await session.get(Principal, found.principal_id)
         pairs = await roles_held(session, person.id)
     now = datetime.now(UTC)

@@ -112,9 +112,12 @@ async def revoke_token(
     *,
     prefix: str | None = None,
     token_id: int | None = None,
+    owner_name: str | None = None,
     request_id: str | None = None,
 ) -> PrincipalView:
-    """Revoke one token, named by its id or its shown prefix: your own, or one of a person you manage."""
+    """Revoke one token, named by its id or its shown prefix: your own, or one of a person you manage.
+    With `owner_name`, another person's token is answered as a missing one (the console revokes tokens
+    from the owner's page)."""
     if (prefix is None) == (token_id is None):
         raise OpsError("BAD_INPUT", "name the token by its id or by its prefix, not both", field="id")
     if prefix is not None and not 1 <= len(prefix) <= SHOWN_CHARS:
@@ -132,7 +135,11 @@ async def revoke_token(
             )
         ).all()
         owners = await roles_of(session, [p.id for _, p in candidates])
-        mine = [(t, p) for t, p in candidates if p.id == actor.principal_id or manages(actor, owners[p.id])]
+        mine = [
+            (t, p)
+            for t, p in candidates
+            if (p.id == actor.principal_id or manages(actor, owners[p.id])) and owner_name in (None, p.name)
+        ]
         if not mine:
             raise Refused(action, shown, home_of(actor), f"no token {shown} within your reach")
         if len(mine) > 1:

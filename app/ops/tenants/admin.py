@@ -143,7 +143,11 @@ class TreeNode:
 
 
 async def area_tree(
-    sessions: async_sessionmaker[AsyncSession], actor: Actor, *, limit: int = 5_000
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    *,
+    limit: int = 5_000,
+    request_id: str | None = None,
 ) -> list[TreeNode]:
     """The departments the caller may read, in path order (a tree read top-down), each with the
     settings in force there: two queries whatever the size of the area (its departments, and the

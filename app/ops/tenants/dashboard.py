@@ -16,7 +16,7 @@ from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.regions import dom_in
-from app.ops.auth import Actor
+from app.ops.auth import Actor, area_top
 from app.store.queries import in_subtree
 from app.store.tables import AuditEvent, Card, Grant, Outlet, Tenant
 
@@ -38,12 +38,6 @@ class Dashboard:
     by_kind: Breakdown | None
     decisions: Counter | None  # (decision, reason or "") -> count, over DECISION_DAYS
     activations: Counter | None  # channel -> activated cards
-
-
-def _top(actor: Actor) -> str | None:
-    readable = [s for s in actor.guard.scopes() if actor.guard.can("read", "tenant", s)]
-    readable = readable or [s for s in actor.guard.scopes() if actor.guard.can("read", "grant", s)]
-    return min(readable, key=len) if readable else None
 
 
 async def _departments(session: AsyncSession, top: str) -> list[tuple[str, str]]:
@@ -97,7 +91,7 @@ def _breakdown(departments: list[tuple[str, str]], top: str, rows) -> Breakdown:
 async def dashboard(
     sessions: async_sessionmaker[AsyncSession], actor: Actor, *, request_id: str | None = None
 ) -> Dashboard:
-    top = _top(actor)
+    top = area_top(actor, "tenant") or area_top(actor, "grant")
     if top is None:
         return Dashboard(None, None, None, None, None)
     audits = actor.guard.can("read", "audit", top)
