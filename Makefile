@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install migrate schema lint bench clean
+.PHONY: serve test soak install migrate schema lint bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ssc needs Python 3.11 or newer (set PYTHON=...)")'
@@ -24,8 +24,14 @@ serve: migrate
 lint: install
 	$(BIN)/ruff check .
 
+# The suite on every core (pytest-xdist): each worker has its own databases.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
+
+# The long versions of the generated tests: the fuzzer and the stateful isolation machine.
+soak: install
+	SSC_FUZZ_CASES=20000 SSC_FUZZ_SECONDS=3000 SSC_STATEFUL_EXAMPLES=1000 \
+		$(BIN)/python -m pytest -n auto tests/fuzz tests/stateful
 
 schema: install
 	$(BIN)/python -m app.graphql.export > schema.graphql

@@ -134,18 +134,6 @@ def ceiling_refusal(
     )
 
 
-def grant_refusal(
-    tenant_path: str, kind: str, service: str, table: dict[tuple[str, str], frozenset[str]]
-) -> OpsError | None:
-    """Why a grant of `service` to `kind` by `tenant_path` would be refused whatever the outlet: a
-    bank-side card service to another kind (BAD_INPUT), or a ceiling (CEILING_EXCEEDED); None if it fits."""
-    try:
-        check_service_fits_kind(service, kind)
-    except OpsError as refusal:
-        return refusal
-    return ceiling_refusal(tenant_path, kind, service, table)
-
-
 async def check_ceiling(session: AsyncSession, tenant_path: str, kind: str, service: str) -> None:
     refusal = ceiling_refusal(tenant_path, kind, service, await ceiling_table(session))
     if refusal is not None:

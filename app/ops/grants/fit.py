@@ -10,8 +10,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.catalogue import CardService
 from app.ops.auth import Actor, authorize
 from app.ops.errors import OpsError
-from app.ops.grants.changes import ceiling_table, grant_refusal
+from app.ops.grants.changes import ceiling_refusal, ceiling_table, check_service_fits_kind
 from app.ops.inputs import parse_kind, parse_tenant
+
+
+def grant_refusal(
+    tenant_path: str, kind: str, service: str, table: dict[tuple[str, str], frozenset[str]]
+) -> OpsError | None:
+    """Why a grant of `service` to `kind` by `tenant_path` would be refused whatever the outlet: a
+    bank-side card service to another kind (BAD_INPUT), or a ceiling (CEILING_EXCEEDED); None if it fits."""
+    try:
+        check_service_fits_kind(service, kind)
+    except OpsError as refusal:
+        return refusal
+    return ceiling_refusal(tenant_path, kind, service, table)
 
 
 async def services_fit(

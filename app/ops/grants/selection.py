@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.regions import dom_in
 from app.ops.errors import OpsError
 from app.ops.grants import changes as grants
+from app.ops.grants.fit import grant_refusal
 from app.ops.inputs import MAX_OUTLET_ID, check_length, parse_kind, parse_tenant
 from app.store.queries import in_subtree
 from app.store.tables import Outlet, Tenant
@@ -173,7 +174,7 @@ async def selected_outlets(session: AsyncSession, selection: Selection) -> list[
 
 
 def kind_refusal(tenant: str, service: str, kind: str, table) -> Problem | None:
-    refusal = grants.grant_refusal(tenant, kind, service, table)
+    refusal = grant_refusal(tenant, kind, service, table)
     if refusal is None:
         return None
     if refusal.code != "CEILING_EXCEEDED":
