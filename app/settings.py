@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'ssc.db'}"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Worker processes of `ssc serve` (each holds the whole policy in memory and tails the change log).
+    workers: int = Field(default=1, ge=1, le=64)
+    # On SIGTERM a worker stops accepting, lets the requests in flight finish for up to this long,
+    # then drains its audit writer and exits.
+    shutdown_grace_seconds: float = Field(default=30, ge=0, le=600)
+    # Where the workers of `ssc serve` keep their metrics for /metrics (emptied at start).
+    metrics_dir: Path = PROJECT_ROOT / "var" / "metrics"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     tenants_dir: Path = PROJECT_ROOT / "tenants"
     # AES-256-GCM key for ID and bank card numbers, and the HMAC key for their lookup hashes
     # (urlsafe base64 of 32 bytes each). Outside production a missing key is generated once into

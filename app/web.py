@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql, /healthz and /readyz."""
+"""The Starlette application: /graphql, the console, the report downloads, /healthz, /readyz and /metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import re
-import uuid
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import orjson
 from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -25,6 +26,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from app import metrics
 from app.authz.policy_state import BusinessPolicy
 from app.authz.sync import PolicyTailer
 from app.console import console_mount
@@ -32,9 +34,11 @@ from app.console.login import Console
 from app.graphql.context import Context
 from app.graphql.http_errors import error_response
 from app.graphql.limits import RequestSizeLimit
+from app.graphql.operation_label import operation_of
 from app.graphql.reports import report_routes
 from app.graphql.revision_gate import revision_refusal
 from app.graphql.schema import build_schema
+from app.logs import RequestIds, request_id_from
 from app.ops.cards.store import CardStore
 from app.ops.compliance.checkpoints import Signer, checkpoint_timer
 from app.ops.errors import OpsError
@@ -49,6 +53,7 @@ log = logging.getLogger("ssc.web")
 EXPLORER_PAGE = (Path(__file__).resolve().parent / "graphql" / "explorer.html").read_text(encoding="utf-8")
 # graphql-core's hint in validation and coercion errors: " Did you mean 'a', 'b', or 'c'?"
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+OUTCOME = "ssc.outcome"
 
 
 class GraphQLApp(GraphQL):
@@ -92,6 +97,7 @@ class GraphQLApp(GraphQL):
         if refused is not None:
             await refused(scope, receive, send)
             return
+        started = time.perf_counter()
         try:
             response = await self.run(request)
         except HTTPException as err:
@@ -99,6 +105,9 @@ class GraphQLApp(GraphQL):
             # so in plain text; answer in the one error shape, with a code, like every other refusal.
             response = error_response(err.reason, "BAD_INPUT", err.status_code)
         await response(scope, receive, send)
+        operation = operation_of(scope)
+        metrics.REQUESTS.labels(operation, scope.get(OUTCOME, "BAD_INPUT")).inc()
+        metrics.LATENCY.labels(operation).observe(time.perf_counter() - started)
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson refuses what json.loads lets through: a lone UTF-16 surrogate ("\ud800"), which
@@ -117,7 +126,12 @@ class GraphQLApp(GraphQL):
         # Syntax and limit errors are raised while parsing, outside the error-masking extension:
         # give them the code every other refusal of the query itself carries.
         response = await super().process_result(request, result)
-        for error in response.get("errors") or ():
+        errors = response.get("errors") or ()
+        # The first error's code, for the metrics (a closed set: the codes of app/ops/errors).
+        request.scope[OUTCOME] = (
+            (errors[0].get("extensions") or {}).get("code", "BAD_INPUT") if errors else "ok"
+        )
+        for error in errors:
             error["extensions"] = {"code": "BAD_INPUT", **(error.get("extensions") or {})}
             if self.settings.env == "production":
                 # "Did you mean 'issueToken'?" would hand the schema, which introspection keeps
@@ -133,10 +147,11 @@ class GraphQLApp(GraphQL):
             raise ConnectionRejectionError({"code": err.code, "message": err.message}) from None
 
     async def get_context(self, request: Request, response) -> Context:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        # Set by app.logs.RequestIds for HTTP; a WebSocket connection gets its own.
+        request_id = request.scope.get("request_id") or request_id_from(request.headers.get("x-request-id"))
         return Context(
             request=request,
-            request_id=request_id[:64],
+            request_id=request_id,
             business=self.business,
             cards=self.cards,
             limiter=self.limiter,
@@ -161,6 +176,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # they are never scanned again; they hold no cycles, so reference counting still frees
         # them when the policy is reloaded.
         on_loaded=gc.freeze,
+        on_poll=lambda behind: metrics.policy_polled(business.line_count, behind),
     )
     cipher = FieldCipher(*resolve_keys(settings))
     cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url), cipher)
@@ -171,6 +187,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
+
+    async def metrics_page(_: Request) -> Response:
+        page, content_type = metrics.exposition()
+        return Response(page, media_type=content_type)
 
     async def readyz(_: Request) -> JSONResponse:
         try:
@@ -189,6 +209,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette):
+        metrics.forget_dead_workers()
         await tailer.start()
         # Checkpoints of the audit chains on a timer (app/ops/compliance/checkpoints.py).
         seconds = settings.audit_checkpoint_seconds
@@ -219,9 +240,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/reports/audit-events", audit_events),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_page),
             console_mount(),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(RequestIds)],
     )
     app.state.console = Console.create(sessions, settings, cipher, tailer)
     app.state.sessions = sessions

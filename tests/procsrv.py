@@ -24,20 +24,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def worker(database_url: str, key_file: Path, **settings: str) -> Iterator[str]:
-    """One `ssc serve` process (its own engine, policy index and audit writer); yields its base URL
-    once /readyz says the policy is loaded. Stopped (then killed) on exit. Its log is written next
-    to `key_file`."""
+def worker(database_url: str, key_file: Path, *args: str, **settings: str) -> Iterator[str]:
+    """One `ssc serve` process (its own engine, policy index and audit writer; `args` e.g.
+    "--workers", "2"); yields its base URL once /readyz says the policy is loaded. Stopped (then
+    killed) on exit. Its log (worker-PORT.log) and metrics folder are written next to `key_file`."""
     port = free_port()
     env = {
         **os.environ,
         "SSC_DATABASE_URL": database_url,
         "SSC_KEY_FILE": str(key_file),
+        "SSC_METRICS_DIR": str(key_file.with_name(f"metrics-{port}")),
         **{f"SSC_{k.upper()}": v for k, v in settings.items()},
     }
     log = key_file.with_name(f"worker-{port}.log")
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ssc")), "serve", "--port", str(port)],
+        [str(Path(sys.executable).with_name("ssc")), "serve", "--port", str(port), *args],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

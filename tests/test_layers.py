@@ -21,16 +21,19 @@ APP = Path(__file__).resolve().parent.parent / "app"
 ALLOWED = {
     "domain": set(),
     "settings": set(),
-    "store": {"domain", "settings"},
-    "authz": {"domain", "store", "settings"},
-    "ops": {"domain", "store", "authz", "settings"},
+    # The metrics and the log format are instruments every layer above the domain may use.
+    "metrics": set(),
+    "logs": set(),
+    "store": {"domain", "settings", "metrics", "logs"},
+    "authz": {"domain", "store", "settings", "metrics", "logs"},
+    "ops": {"domain", "store", "authz", "settings", "metrics", "logs"},
     # Report downloads (CSV, XLSX) over the compliance use cases, served by the API and the console.
     "downloads": {"domain", "store", "authz", "ops", "settings"},
-    "graphql": {"domain", "store", "authz", "ops", "downloads", "settings"},
-    "cli": {"domain", "store", "authz", "ops", "settings"},
+    "graphql": {"domain", "store", "authz", "ops", "downloads", "settings", "metrics", "logs"},
+    "cli": {"domain", "store", "authz", "ops", "settings", "metrics", "logs"},
     # The console is the GraphQL API's sibling: pages over the same use cases.
-    "console": {"domain", "store", "authz", "ops", "downloads", "settings"},
-    "web": {"domain", "store", "authz", "ops", "graphql", "console", "settings"},
+    "console": {"domain", "store", "authz", "ops", "downloads", "settings", "logs"},
+    "web": {"domain", "store", "authz", "ops", "graphql", "console", "settings", "metrics", "logs"},
 }
 # The modules directly in app/ops/ that every area shares; they may not depend on an area.
 OPS_SHARED = {"auth", "errors", "inputs", "refusals", "__init__"}

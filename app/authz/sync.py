@@ -56,8 +56,12 @@ class PolicyTailer:
         poll_interval: float = 0.1,
         listen_poll_interval: float = 1.0,
         on_loaded: Callable[[], None] = lambda: None,
+        on_poll: Callable[[int], None] = lambda behind: None,
     ) -> None:
+        """`on_poll(behind)` follows each poll of the log: how many changes this worker had not
+        applied when it looked (its lag, for the metrics)."""
         self.sessions = sessions
+        self._on_poll = on_poll
         self._load, self._apply, self._on_loaded = load, apply, on_loaded
         self.last_id = 0
         self._url = database_url
@@ -176,7 +180,7 @@ class PolicyTailer:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
             try:
-                await (self.catch_up() if self.loaded else self.load())
+                self._on_poll(await self.catch_up() if self.loaded else await self.load())
             except Exception:  # keep tailing: a passing database error must not stop enforcement updates
                 log.exception("policy tailer could not read the change log; retrying")
 

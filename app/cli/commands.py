@@ -46,17 +46,33 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind; default from SSC_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Port; default from SSC_PORT.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes; default from SSC_WORKERS (1).")
+    ] = None,
 ) -> None:
-    """Serve GraphQL at http://HOST:PORT/graphql (uvicorn)."""
-    import uvicorn
+    """Serve GraphQL at http://HOST:PORT/graphql (uvicorn), with the console, /metrics and JSON logs."""
+    import os
+    import shutil
 
     settings = get_settings()
+    # The workers' metrics meet in one folder (prometheus-client's multiprocess mode, app/metrics.py).
+    # The variable must be set before prometheus_client is first imported, here too (one worker runs in
+    # this process), and the folder start empty: a former run's counters would add up.
+    shutil.rmtree(settings.metrics_dir, ignore_errors=True)
+    settings.metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
+    import uvicorn
+
+    from app.logs import log_config
+
     uvicorn.run(
         "app.web:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        log_level="info",
+        workers=workers or settings.workers,
+        log_config=log_config(settings.log_level),
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

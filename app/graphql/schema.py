@@ -24,6 +24,7 @@ from app.graphql.mutations.outlets import OutletMutations
 from app.graphql.mutations.partner_keys import PartnerKeyMutations
 from app.graphql.mutations.principals import PrincipalMutations
 from app.graphql.mutations.tenants import TenantMutations
+from app.graphql.operation_label import OperationLabel
 from app.graphql.queries.cards import CardQueries
 from app.graphql.queries.compliance import ComplianceQueries
 from app.graphql.queries.grants import GrantQueries
@@ -98,7 +99,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=mutation,
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True, name_converter=RememberingNameConverter()),
-        extensions=[*limit_extensions(settings), CodedMaskErrors],
+        extensions=[*limit_extensions(settings), CodedMaskErrors, OperationLabel],
         scalar_overrides={datetime: datetime_scalar(settings)},
     )
 

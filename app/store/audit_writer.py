@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Dialect, Engine, bindparam, func, insert, select
 from sqlalchemy.pool import PoolProxiedConnection
 
+from app import metrics
 from app.domain.audit_chain import GENESIS_HASH
 from app.store.audit import CHAIN_HEAD, chain_lock_key, event_row
 from app.store.db import SQLITE_WAL_SIZE_LIMIT, make_sync_engine
@@ -249,6 +250,8 @@ class AuditWriter:
 
     async def _write_batch(self, batch: list[Pending]) -> None:
         events = [(tenant, fields) for tenant, fields, _ in batch]
+        metrics.AUDIT_BATCH.observe(len(batch))
+        started = time.perf_counter()
         try:
             if self._in_loop is not None and self._in_loop.try_write(events):
                 self._unchecked_commits = True
@@ -260,6 +263,7 @@ class AuditWriter:
                 if not future.done():
                     future.set_exception(err)
             return
+        metrics.AUDIT_WRITE.observe(time.perf_counter() - started)
         for *_, future in batch:
             if not future.done():  # a request whose client went away was cancelled meanwhile
                 future.set_result(None)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import metrics
 from app.authz.decision import Decision
 from app.ops.auth import PartnerCaller
 from app.ops.cards.lookup import CardRecord
@@ -46,6 +47,8 @@ def state_of(record: CardRecord) -> dict:
 def _card_event(
     call: CallInfo, action: str, record: CardRecord, decision: str, reason: str | None, **detail: object
 ) -> dict:
+    # Every decided card call passes here once (allowed changes and reads, refusals): the metric.
+    metrics.DECISIONS.labels(decision, reason or "").inc()
     return {
         "actor": call.caller.label,
         "credential": call.caller.credential,
@@ -105,6 +108,7 @@ async def record_refusal(
 
 async def record_no_card(audit: AuditWriter, call: CallInfo, action: str, id_number_masked: str) -> None:
     """The presented ID number and card identifier matched no card."""
+    metrics.DECISIONS.labels("deny", "NOT_FOUND").inc()
     await audit.append(
         NO_CARD_CHAIN,
         actor=call.caller.label,

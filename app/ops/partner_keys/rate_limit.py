@@ -33,6 +33,7 @@ from limits.errors import StorageError
 from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
+from app import metrics
 from app.ops.auth import PartnerCaller
 from app.ops.errors import OpsError
 from app.ops.partner_keys.rate_window import LoopMemoryStorage
@@ -128,9 +129,11 @@ class PartnerLimiter:
                     reset = (await self.shared.get_window_stats(limit, key)).reset_time
                 except StorageError:
                     reset = time.time() + limit.get_expiry()
+                metrics.RATE_LIMITED.labels(scope).inc()
                 raise _limited(limit, reset)
         if self.memory.hit(limit, key):
             return
+        metrics.RATE_LIMITED.labels(scope).inc()
         raise _limited(limit, self.memory.get_window_stats(limit, key).reset_time)
 
 
