@@ -22,7 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -56,6 +56,13 @@ _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 OUTCOME = "ssc.outcome"
 
 
+class UntrustedDocument(Exception):
+    MESSAGE = (
+        "a partner key runs only the registered partner documents: send the document's sha256Hash "
+        "(extensions.persistedQuery) or its exact text (docs/partner-api.md)"
+    )
+
+
 class GraphQLApp(GraphQL):
     def __init__(
         self,
@@ -77,6 +84,7 @@ class GraphQLApp(GraphQL):
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=settings.subscriptions_per_connection,
         )
+        self.trusted = schema.trusted_documents
         self.cards = cards
         self.business = business
         self.policy = policy
@@ -104,10 +112,35 @@ class GraphQLApp(GraphQL):
             # Malformed JSON, an empty body, no query, a wrong content type, a batch: strawberry says
             # so in plain text; answer in the one error shape, with a code, like every other refusal.
             response = error_response(err.reason, "BAD_INPUT", err.status_code)
+        except UntrustedDocument:
+            response = error_response(UntrustedDocument.MESSAGE, "FORBIDDEN", 403)
         await response(scope, receive, send)
         operation = operation_of(scope)
         metrics.REQUESTS.labels(operation, scope.get(OUTCOME, "BAD_INPUT")).inc()
         metrics.LATENCY.labels(operation).observe(time.perf_counter() - started)
+
+    async def parse_http_body(self, request_adapter) -> GraphQLRequestData:
+        """The request, a trusted document's text put in for its hash; in production a partner key
+        may send nothing else (app/graphql/trusted_documents.py)."""
+        data = await super().parse_http_body(request_adapter)
+        if isinstance(data, list):  # a batch: refused by strawberry's own check before this
+            return data
+        persisted = (data.extensions or {}).get("persistedQuery")
+        if persisted is not None:
+            sha256 = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+            found = self.trusted.by_hash(sha256) if isinstance(sha256, str) else None
+            if found is None:
+                raise HTTPException(400, "no registered partner document has this sha256Hash")
+            if data.query is not None and data.query != found.text:
+                raise HTTPException(400, "the query text is not the document its sha256Hash names")
+            data.query = found.text
+        elif (
+            self.settings.env == "production"
+            and "x-api-key" in request_adapter.headers
+            and self.trusted.by_text(data.query) is None
+        ):
+            raise UntrustedDocument
+        return data
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson refuses what json.loads lets through: a lone UTF-16 surrogate ("\ud800"), which

@@ -30,7 +30,8 @@ ALLOWED = {
     # Report downloads (CSV, XLSX) over the compliance use cases, served by the API and the console.
     "downloads": {"domain", "store", "authz", "ops", "settings"},
     "graphql": {"domain", "store", "authz", "ops", "downloads", "settings", "metrics", "logs"},
-    "cli": {"domain", "store", "authz", "ops", "settings", "metrics", "logs"},
+    # `ssc partner-documents` lists the trusted documents the GraphQL schema registers.
+    "cli": {"domain", "store", "authz", "ops", "graphql", "settings", "metrics", "logs"},
     # The console is the GraphQL API's sibling: pages over the same use cases.
     "console": {"domain", "store", "authz", "ops", "downloads", "settings", "logs"},
     "web": {"domain", "store", "authz", "ops", "graphql", "console", "settings", "metrics", "logs"},

@@ -76,6 +76,19 @@ def serve(
     )
 
 
+@cli.command("partner-documents")
+def partner_documents(
+    text: Annotated[bool, typer.Option("--text", help="Print each document's text too.")] = False,
+) -> None:
+    """The trusted partner documents: name and sha256Hash (what a partner sends instead of the text)."""
+    from app.graphql.schema import build_schema
+
+    for document in build_schema(get_settings()).trusted_documents:
+        out.print(f"{document.name}\t{document.sha256}", highlight=False)
+        if text:
+            out.print(document.text, highlight=False, markup=False)
+
+
 @tenants_cli.command("apply")
 def tenants_apply(
     directory: Annotated[Path, typer.Argument(help="Folder of *.toml tenant files (or one file).")],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import lru_cache
 
 import orjson
+from graphql import DocumentNode, parse
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.extensions import (
@@ -12,36 +14,62 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
+    SchemaExtension,
 )
 
 from app.graphql.depth import depth_rule
+from app.graphql.trusted_documents import TrustedDocuments
 from app.graphql.validation_cache import QueryValidationCache, ValidationResults
 from app.settings import Settings
 
 CACHE_SIZE = 256
 
 
-def limit_extensions(settings: Settings) -> list[Callable]:
-    """Factories, not instances: strawberry builds fresh extensions for every request.
-
-    The depth rule and MaxAliasesLimiter's rule are classes made for their limits; made per request,
-    the rules would differ every time. They are made once here, so a query text always meets the
-    same rules and its validation can be remembered by its text.
-    """
+def validation_rules(settings: Settings) -> list:
+    """The rules every document meets besides the specification's: depth, aliases, and no
+    introspection in production."""
     rules = [
         depth_rule(settings.graphql_max_depth),
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
     ]
     if settings.env == "production":
         rules += DisableIntrospection().validation_rules
+    return rules
+
+
+def limit_extensions(settings: Settings, trusted: TrustedDocuments) -> list[Callable]:
+    """Factories, not instances: strawberry builds fresh extensions for every request.
+
+    The depth rule and MaxAliasesLimiter's rule are classes made for their limits; made per request,
+    the rules would differ every time. They are made once here, so a query text always meets the
+    same rules and its validation can be remembered by its text. A trusted document was parsed and
+    validated when it was registered: it is neither parsed nor validated again.
+    """
+    rules = validation_rules(settings)
     validated = ValidationResults(CACHE_SIZE)
+    parsed = lru_cache(maxsize=CACHE_SIZE)(parse)
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: DocumentParse(trusted, parsed),
         lambda: AddValidationRules(rules),
-        lambda: QueryValidationCache(validated),
+        lambda: QueryValidationCache(validated, trusted),
     ]
+
+
+class DocumentParse(SchemaExtension):
+    """The parsed document: a trusted document's, else the text's, parsed once while it is recent."""
+
+    def __init__(self, trusted: TrustedDocuments, parsed: Callable[..., DocumentNode]) -> None:
+        super().__init__()
+        self.trusted, self.parsed = trusted, parsed
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        found = self.trusted.by_text(context.query)
+        context.graphql_document = (
+            found.document if found else self.parsed(context.query, **context.parse_options)
+        )
+        yield
 
 
 def _refusal(message: str, status: int) -> JSONResponse:

@@ -17,7 +17,7 @@ from strawberry.types import ExecutionContext
 
 from app.graphql.error_log import log_errors
 from app.graphql.errors import CodedMaskErrors
-from app.graphql.limits import limit_extensions
+from app.graphql.limits import limit_extensions, validation_rules
 from app.graphql.mutations.cards import CardMutations
 from app.graphql.mutations.grants import GrantMutations
 from app.graphql.mutations.outlets import OutletMutations
@@ -34,6 +34,7 @@ from app.graphql.queries.principals import PrincipalQueries
 from app.graphql.queries.tenants import TenantQueries
 from app.graphql.subscriptions import Subscription
 from app.graphql.times import datetime_scalar
+from app.graphql.trusted_documents import TrustedDocuments
 from app.settings import Settings
 
 QUERY_AREAS: tuple[type, ...] = (
@@ -86,7 +87,8 @@ class Schema(strawberry.Schema):
         log_errors(errors, execution_context)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> Schema:
+    """The schema, its trusted partner documents registered (`schema.trusted_documents`)."""
     mutation = None
     if MUTATION_AREAS:
         mutation = merge_types("Mutation", MUTATION_AREAS)
@@ -94,14 +96,18 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             "Changes administrators make; each is one transaction."
         )
     settings = settings or Settings()
-    return Schema(
+    trusted = TrustedDocuments()
+    schema = Schema(
         query=Query,
         mutation=mutation,
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True, name_converter=RememberingNameConverter()),
-        extensions=[*limit_extensions(settings), CodedMaskErrors, OperationLabel],
+        extensions=[*limit_extensions(settings, trusted), CodedMaskErrors, OperationLabel],
         scalar_overrides={datetime: datetime_scalar(settings)},
     )
+    trusted.register(schema._schema, validation_rules(settings))
+    schema.trusted_documents = trusted
+    return schema
 
 
 def schema_sdl() -> str:
