@@ -43,7 +43,7 @@ def _commands() -> dict[str, object]:
 
 def test_every_command_and_option_is_in_the_table_and_nothing_else():
     rows = {
-        re.match(r"`ssc ([a-z]+(?: [a-z-]+)?)", cell).group(1): cell for cell in _table("The `ssc` command")
+        re.match(r"`ssc ([a-z-]+(?: [a-z-]+)?)", cell).group(1): cell for cell in _table("The `ssc` command")
     }
     commands = _commands()
     assert set(rows) == set(commands)

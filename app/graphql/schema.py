@@ -17,7 +17,7 @@ from strawberry.types import ExecutionContext
 
 from app.graphql.error_log import log_errors
 from app.graphql.errors import CodedMaskErrors
-from app.graphql.limits import limit_extensions, validation_rules
+from app.graphql.limits import limit_extensions
 from app.graphql.mutations.cards import CardMutations
 from app.graphql.mutations.grants import GrantMutations
 from app.graphql.mutations.outlets import OutletMutations
@@ -105,7 +105,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         extensions=[*limit_extensions(settings, trusted), CodedMaskErrors, OperationLabel],
         scalar_overrides={datetime: datetime_scalar(settings)},
     )
-    trusted.register(schema._schema, validation_rules(settings))
+    trusted.register(schema._schema)
     schema.trusted_documents = trusted
     return schema
 

@@ -2,7 +2,7 @@
 the SHA-256 of their text.
 
 Each operation becomes a document of its own (the operation and the fragments it uses, as graphql-core
-prints them), parsed and validated once, with the schema's own rules, when the server starts: a broken
+prints them), parsed and validated once, against the schema, when the server starts: a broken
 one stops the start, and a request running one is neither parsed nor validated again. A partner sends
 the hash in Apollo's persisted-query form, `"extensions": {"persistedQuery": {"version": 1,
 "sha256Hash": "…"}}`, instead of the text; in production a partner key runs only these documents (by
@@ -75,7 +75,9 @@ class TrustedDocuments:
         self._by_hash: dict[str, TrustedDocument] = {}
         self._by_text: dict[str, TrustedDocument] = {}
 
-    def register(self, schema: GraphQLSchema, rules: list, path: Path = DOCUMENTS_FILE) -> None:
+    def register(self, schema: GraphQLSchema, path: Path = DOCUMENTS_FILE) -> None:
+        """Validated by the specification's rules alone: the limits on depth and aliases guard
+        against documents of unknown origin, and these are the platform's own."""
         source = parse(path.read_text(encoding="utf-8"))
         fragments = {d.name.value: d for d in source.definitions if isinstance(d, FragmentDefinitionNode)}
         for operation in (d for d in source.definitions if isinstance(d, OperationDefinitionNode)):
@@ -83,7 +85,7 @@ class TrustedDocuments:
                 raise InvalidTrustedDocument(f"{path.name}: every partner operation has a name")
             text = print_ast(DocumentNode(definitions=(operation, *_fragments_used(operation, fragments))))
             document = parse(text)
-            errors = validate(schema, document, [*specified_rules, *rules])
+            errors = validate(schema, document, specified_rules)
             if errors:
                 raise InvalidTrustedDocument(f"{path.name}, {operation.name.value}: {errors[0].message}")
             found = TrustedDocument(
