@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, false, or_
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +15,11 @@ def in_subtree(column, path: str) -> ColumnElement[bool]:
     """SQL for "column is `path` or below it" (see `subtree_bounds`)."""
     low, high = subtree_bounds(path)
     return (column >= low) & (column < high)
+
+
+def in_any_subtree(column, paths) -> ColumnElement[bool]:
+    """SQL for "column is in one of the subtrees of `paths`" (false when there are none)."""
+    return or_(false(), *(in_subtree(column, path) for path in paths))
 
 
 async def outlet_with_path(session: AsyncSession, outlet_id: str) -> tuple[Outlet, str] | None:

@@ -24,7 +24,7 @@ from app.ops.compliance.labels import cst_text
 from app.ops.errors import OpsError
 from app.ops.grants.views import GrantView, views
 from app.ops.inputs import check_length, parse_tenant
-from app.store.queries import in_subtree
+from app.store.queries import in_any_subtree
 from app.store.tables import AuditEvent
 
 MAX_FILTER = 96
@@ -77,7 +77,7 @@ def _conditions(filters: EventFilter, scopes: list[str], actions: tuple[str, ...
     for name in ("actor", "outlet", "action", "reason"):
         check_length(name, getattr(filters, name), MAX_FILTER)
     t = AuditEvent.__table__.c
-    conditions: list[ColumnElement] = [or_(*(in_subtree(t.tenant, s) for s in scopes))]
+    conditions: list[ColumnElement] = [in_any_subtree(t.tenant, scopes)]
     if filters.since is not None:
         conditions.append(t.at >= filters.since)
     if filters.until is not None:

@@ -32,7 +32,7 @@ from app.ops.inputs import (
     reason_text,
 )
 from app.ops.refusals import audited_use_case
-from app.store.queries import effective_settings, in_subtree
+from app.store.queries import effective_settings, in_any_subtree
 from app.store.tables import Grant, Outlet, Tenant
 
 GRANT_STATES = ("proposed", "active", "suspended", "revoked", "expired", "rejected")
@@ -85,7 +85,7 @@ async def list_grants(
         scopes = [tenant]
     else:
         scopes = [s for s in actor.guard.scopes() if actor.guard.can("read", "grant", s)]
-    conditions = [or_(*(in_subtree(Tenant.path, s) for s in scopes))] if scopes else []
+    conditions = [in_any_subtree(Tenant.path, scopes)] if scopes else []
     if filters.service is not None:
         conditions.append(Grant.service == parse_service(filters.service))
     if filters.state is not None:

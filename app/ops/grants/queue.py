@@ -11,13 +11,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
-from sqlmodel import func, or_, select
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.ops.auth import Actor
 from app.ops.grants.approval import approvable
 from app.ops.grants.views import GrantView, views
-from app.store.queries import in_subtree
+from app.store.queries import in_any_subtree
 from app.store.tables import Grant, Principal, Tenant
 
 # Groups of proposals read at most (the oldest first): a queue longer than this is shown in parts.
@@ -71,7 +71,7 @@ async def approval_queue(
                 select(*together, func.min(Grant.id), func.max(Grant.id), func.count())
                 .join(Tenant, Tenant.id == Grant.tenant_id)
                 .outerjoin(proposer, proposer.id == Grant.proposed_by)
-                .where(Grant.state == "proposed", or_(*(in_subtree(Tenant.path, s) for s in scopes)))
+                .where(Grant.state == "proposed", in_any_subtree(Tenant.path, scopes))
                 .group_by(*together)
                 .order_by(func.min(Grant.id))
                 .limit(WINDOW)

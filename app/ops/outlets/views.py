@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import func, or_, select
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.authz.policy_state import BUILTIN_PREFIX, BusinessPolicy
@@ -20,7 +20,7 @@ from app.ops.auth import Actor, authorize, deny
 from app.ops.errors import OpsError
 from app.ops.inputs import parse_kind, parse_tenant
 from app.store.outlet_search import contains
-from app.store.queries import in_subtree, outlet_with_path
+from app.store.queries import in_any_subtree, outlet_with_path
 from app.store.tables import Grant, Outlet, Tenant
 
 STATUSES = ("open", "closed")
@@ -93,7 +93,7 @@ async def list_outlets(
     if not scopes:
         return [], 0
     if flt.descendants:
-        conditions.append(or_(*(in_subtree(Tenant.path, s) for s in scopes)))
+        conditions.append(in_any_subtree(Tenant.path, scopes))
     else:
         conditions.append(Tenant.path.in_(scopes))
     async with sessions() as session:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import func, or_, select
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.card import validate_pin_lock_threshold
@@ -27,7 +27,7 @@ from app.ops.inputs import parse_input, parse_tenant
 from app.ops.refusals import audited_use_case
 from app.ops.tenants.settings import loosening_refusal
 from app.store.audit import append_event
-from app.store.queries import in_subtree
+from app.store.queries import in_any_subtree
 from app.store.tables import Tenant
 
 
@@ -49,7 +49,7 @@ async def list_tenants(
         scopes = [s for s in actor.guard.scopes() if actor.guard.can("read", "tenant", s)]
     if not scopes:
         return [], 0
-    where = or_(*(in_subtree(Tenant.path, s) for s in scopes))
+    where = in_any_subtree(Tenant.path, scopes)
     async with sessions() as session:
         total = (await session.exec(select(func.count()).select_from(Tenant).where(where))).one()
         query = select(Tenant).where(where).order_by(Tenant.path).limit(limit + 1)
@@ -160,7 +160,7 @@ async def area_tree(
             (
                 await session.exec(
                     select(Tenant)
-                    .where(or_(*(in_subtree(Tenant.path, s) for s in scopes)))
+                    .where(in_any_subtree(Tenant.path, scopes))
                     .order_by(Tenant.path)
                     .limit(limit)
                 )
