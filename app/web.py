@@ -32,6 +32,7 @@ from app.authz.sync import PolicyTailer
 from app.console import console_mount
 from app.console.login import Console
 from app.graphql.context import Context
+from app.graphql.errors import UNAVAILABLE_MESSAGE
 from app.graphql.http_errors import error_response
 from app.graphql.limits import RequestSizeLimit
 from app.graphql.operation_label import operation_of
@@ -48,6 +49,7 @@ from app.store.audit_writer import AuditWriter
 from app.store.crypto import FieldCipher
 from app.store.db import make_async_engine, make_session_factory
 from app.store.point_reads import PointReader
+from app.store.unavailable import database_unavailable
 
 log = logging.getLogger("ssc.web")
 EXPLORER_PAGE = (Path(__file__).resolve().parent / "graphql" / "explorer.html").read_text(encoding="utf-8")
@@ -193,6 +195,33 @@ class GraphQLApp(GraphQL):
         )
 
 
+class OutageAnswers:
+    """ASGI middleware: a database outage that escapes a console page or a download is answered
+    UNAVAILABLE (503, retry) instead of a 500, when nothing of the answer was sent yet; anything else
+    goes on to Starlette's own 500."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        started = False
+
+        async def watched(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as error:
+            if scope["type"] != "http" or started or not database_unavailable(error):
+                raise
+            log.warning(
+                "database unavailable (request %s): %s", scope.get("request_id"), type(error).__name__
+            )
+            await error_response(UNAVAILABLE_MESSAGE, "UNAVAILABLE", 503, retryAfter=1)(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     engine = make_async_engine(settings.database_url, echo=settings.sql_echo)
@@ -277,7 +306,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             console_mount(),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(RequestIds)],
+        middleware=[Middleware(RequestIds), Middleware(OutageAnswers)],
     )
     app.state.console = Console.create(sessions, settings, cipher, tailer)
     app.state.sessions = sessions

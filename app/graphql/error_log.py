@@ -17,6 +17,7 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from app.graphql.errors import coded_extensions
+from app.store.unavailable import database_unavailable
 
 log = logging.getLogger("ssc.graphql")
 
@@ -48,6 +49,15 @@ def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext |
                 extensions["code"],
                 operation,
                 request_id,
+            )
+            continue
+        if database_unavailable(original):
+            log.warning(
+                "database unavailable in %s (operation %s, request %s): %s",
+                _where(error),
+                operation,
+                request_id,
+                type(original).__name__,
             )
             continue
         trace = "".join(traceback.format_exception(original)) if original is not None else error.message

@@ -1,8 +1,8 @@
 """Coded API errors (DESIGN.md §7) and the masking of everything else.
 
 Use cases raise `OpsError` (code + extensions) or `DomainError` (bad input); both reach the client
-with `extensions.code`. Anything else is a bug: the client sees `INTERNAL` and the request id, the
-log gets the trace (app/graphql/error_log.py).
+with `extensions.code`. A database outage is `UNAVAILABLE` (retry). Anything else is a bug: the
+client sees `INTERNAL` and the request id, the log gets the trace (app/graphql/error_log.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from strawberry.extensions import MaskErrors
 
 from app.domain.errors import DomainError
 from app.ops.errors import OpsError
+from app.store.unavailable import database_unavailable
 
+UNAVAILABLE_MESSAGE = "the database cannot be reached just now; retry in a moment"
 # The domain names what it refuses by its own words; the caller sent the API's argument names.
 _API_FIELDS = {"tenant_path": "tenant", "region_code": "tenant", "pin": "newPin"}
 
@@ -84,6 +86,15 @@ class CodedMaskErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", None)
+        if database_unavailable(error.original_error):  # an outage, not a bug: the caller retries
+            return GraphQLError(
+                UNAVAILABLE_MESSAGE,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "UNAVAILABLE", "retryAfter": 1, "requestId": request_id},
+            )
         return GraphQLError(
             self.error_message,
             nodes=error.nodes,
