@@ -115,6 +115,7 @@ class GraphQLApp(GraphQL):
             # so in plain text; answer in the one error shape, with a code, like every other refusal.
             response = error_response(err.reason, "BAD_INPUT", err.status_code)
         except UntrustedDocument:
+            scope[OUTCOME] = "FORBIDDEN"
             response = error_response(UntrustedDocument.MESSAGE, "FORBIDDEN", 403)
         await response(scope, receive, send)
         operation = operation_of(scope)
