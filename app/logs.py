@@ -77,7 +77,7 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        header = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
         request_id = scope["request_id"] = request_id_from(header)
         token = REQUEST_ID.set(request_id)
 

@@ -180,7 +180,11 @@ class PolicyTailer:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
             try:
-                self._on_poll(await self.catch_up() if self.loaded else await self.load())
+                if self.loaded:
+                    self._on_poll(await self.catch_up())
+                else:  # the start-up load failed and is retried: once done, nothing is behind
+                    await self.load()
+                    self._on_poll(0)
             except Exception:  # keep tailing: a passing database error must not stop enforcement updates
                 log.exception("policy tailer could not read the change log; retrying")
 
