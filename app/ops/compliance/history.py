@@ -26,6 +26,7 @@ from app.authz.policy_state import BusinessPolicy
 from app.authz.projection import policy_time
 from app.domain.catalogue import FINANCIAL_SERVICES, OutletKind
 from app.domain.ceilings import CeilingTable
+from app.domain.outlets import OUTLET_ID
 from app.domain.reasons import Reason
 from app.domain.regions import ROOT, ancestor_paths
 from app.ops.auth import Actor, authorize, deny
@@ -146,8 +147,12 @@ async def audited_tenant(
 
 
 async def _outlet(sessions, actor: Actor, outlet_id: str, request_id: str | None) -> OutletView:
-    """The outlet, if the caller may audit where it is; FORBIDDEN alike when it does not exist."""
-    found = await locate(sessions, outlet_id) if len(outlet_id) <= 64 else None
+    """The outlet, if the caller may audit where it is; FORBIDDEN alike when it does not exist. A
+    text that cannot be an outlet code is BAD_INPUT for everyone (it says nothing of any outlet, and
+    PostgreSQL cannot even compare a text holding NUL: the fuzzer's INTERNAL)."""
+    if not OUTLET_ID.fullmatch(outlet_id):
+        raise OpsError("BAD_INPUT", "not an outlet code (a-z, 0-9, '.', '_', '-'; 2-64)", field="outlet")
+    found = await locate(sessions, outlet_id)
     path = found.tenant_path if found else ROOT
     if found is not None and actor.guard.can("read", "audit", path):
         return found

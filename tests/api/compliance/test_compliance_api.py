@@ -145,6 +145,9 @@ async def test_outside_the_area_missing_and_malformed_are_refused_with_codes(no_
         (WHO_CAN, {"t": TH, "s": "password_reset", "at": "2001-01-01T00:00:00+08:00"}, "BAD_INPUT"),
         (WHO_CAN, {"t": TH, "s": "password_reset", "at": "2199-01-01T00:00:00+08:00"}, "BAD_INPUT"),
         (WHO_CAN, {"t": TH, "s": "pass\u0000word"}, "BAD_INPUT"),
+        # The fuzzer's finding: a NUL in an outlet code was INTERNAL on PostgreSQL.
+        (EXPLAIN, {"o": "gz\u0000th", "c": TH, "s": "password_reset"}, "BAD_INPUT"),
+        (WHAT_CAN, {"o": "gz-th-\u0012"}, "BAD_INPUT"),
         (
             HISTORY,
             {"t": TH, "from": "2026-03-03T00:00:00+08:00", "to": "2026-03-01T00:00:00+08:00"},
