@@ -42,13 +42,21 @@ async def set_ceiling(
     credential: str | None = None,
     set_by: int | None = None,
     request_id: str | None = None,
+    expected_version: int | None = None,
 ) -> CeilingResult:
+    """`expected_version` is checked against the row this reads and locks: a check made by an
+    earlier statement would let a ceiling inserted between the two (READ COMMITTED) slip through."""
     tenant = await tenant_by_path(session, tenant_path)
     kind = parse_outlet_kind(kind).value
     allowed = parse_ceiling_services(services)
     row = (
-        await session.exec(select(Ceiling).where(Ceiling.tenant_id == tenant.id, Ceiling.outlet_kind == kind))
+        await session.exec(
+            select(Ceiling)
+            .where(Ceiling.tenant_id == tenant.id, Ceiling.outlet_kind == kind)
+            .with_for_update()
+        )
     ).first()
+    check_version(f"the ceiling of {tenant.path} for {kind}", row.version if row else 0, expected_version)
     before = sorted(row.services.split()) if row else None
     if row is None:
         row = Ceiling(tenant_id=tenant.id, outlet_kind=kind, services="")
@@ -221,16 +229,6 @@ async def set_tenant_ceiling(
     # Two first settings of one ceiling both find no row to lock; the second insert then collides.
     try:
         async with sessions() as session, session.begin():
-            tenant_row = await tenant_by_path(session, path)
-            if expected_version is not None:
-                current = (
-                    await session.exec(
-                        select(Ceiling.version)
-                        .where(Ceiling.tenant_id == tenant_row.id, Ceiling.outlet_kind == kind)
-                        .with_for_update()
-                    )
-                ).first()
-                check_version(f"the ceiling of {path} for {kind}", current or 0, expected_version)
             result = await set_ceiling(
                 session,
                 path,
@@ -240,6 +238,7 @@ async def set_tenant_ceiling(
                 credential=actor.credential,
                 set_by=actor.principal_id,
                 request_id=request_id,
+                expected_version=expected_version,
             )
             affected = await views(session, [g.id for g in result.suspended[:AFFECTED_SHOWN]])
             return CeilingChange(
