@@ -1,8 +1,10 @@
-"""`ssc serve` worker processes on 127.0.0.1, for tests where two servers share one database."""
+"""`ssc serve` worker processes on 127.0.0.1, for tests where two servers share one database, or
+where a server is signalled, killed and started again."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,49 +25,83 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextmanager
-def worker(database_url: str, key_file: Path, *args: str, **settings: str) -> Iterator[str]:
-    """One `ssc serve` process (its own engine, policy index and audit writer; `args` e.g.
-    "--workers", "2"); yields its base URL once /readyz says the policy is loaded. Stopped (then
-    killed) on exit. Its log (worker-PORT.log) and metrics folder are written next to `key_file`."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "SSC_DATABASE_URL": database_url,
-        "SSC_KEY_FILE": str(key_file),
-        "SSC_METRICS_DIR": str(key_file.with_name(f"metrics-{port}")),
-        **{f"SSC_{k.upper()}": v for k, v in settings.items()},
-    }
-    log = key_file.with_name(f"worker-{port}.log")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ssc")), "serve", "--port", str(port), *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    base = f"http://127.0.0.1:{port}"
+def ready(base: str) -> bool:
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"worker exited: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+class ServeProcess:
+    """One `ssc serve` process (its own engine, policy index and audit writer; `args` e.g.
+    "--workers", "2") on a port of its own that it keeps across restarts. Its log
+    (worker-PORT.log, appended to by each start) and metrics folder are written next to `key_file`."""
+
+    def __init__(self, database_url: str, key_file: Path, *args: str, **settings: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = key_file.with_name(f"worker-{self.port}.log")
+        self._args = args
+        self._env = {
+            **os.environ,
+            "SSC_DATABASE_URL": database_url,
+            "SSC_KEY_FILE": str(key_file),
+            "SSC_METRICS_DIR": str(key_file.with_name(f"metrics-{self.port}")),
+            **{f"SSC_{k.upper()}": v for k, v in settings.items()},
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *, wait: bool = True) -> float:
+        """Start it; with `wait`, return once /readyz says the policy is loaded: the seconds that took."""
+        started = time.monotonic()
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).with_name("ssc")), "serve", "--port", str(self.port), *self._args],
+                cwd=PROJECT_ROOT,
+                env=self._env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        if wait:
+            self.wait_ready(started + START_TIMEOUT_S)
+        return time.monotonic() - started
+
+    def wait_ready(self, deadline: float) -> None:
+        while not ready(self.base):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text(errors='replace')[-2000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError("worker did not become ready")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
+            time.sleep(0.05)
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown of any kind, as from the OOM killer or an operator's kill -9."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
         try:
-            process.wait(timeout=10)
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def worker(database_url: str, key_file: Path, *args: str, **settings: str) -> Iterator[str]:
+    """A started `ServeProcess`: yields its base URL once ready; stopped (then killed) on exit."""
+    server = ServeProcess(database_url, key_file, *args, **settings)
+    try:
+        server.start()
+        yield server.base
+    finally:
+        server.stop()
 
 
 @contextmanager

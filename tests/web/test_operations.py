@@ -7,11 +7,8 @@ flight finish with their audit events written."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +24,7 @@ from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings, resolve_keys
 from app.store.crypto import FieldCipher
 from app.store.tables import AuditEvent
-from tests.procsrv import PROJECT_ROOT, free_port, worker
+from tests.procsrv import ServeProcess, worker
 
 CARD_STATUS = """query($card: String!, $id: String!, $purpose: String!) {
   cardStatus(cardNumber: $card, idNumber: $id, purpose: $purpose) { status } }"""
@@ -142,22 +139,13 @@ async def test_two_workers_give_one_metrics_page_and_json_logs_with_the_request_
 def _serve_then_terminate(db_url: str, key_file: Path, started, attempt: int) -> list[tuple[str, bool]]:
     """One `ssc serve` under a steady flow of partner calls, sent SIGTERM once calls are flowing:
     the calls answered 200, each with whether it was still running when the signal went."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "SSC_DATABASE_URL": db_url,
-        "SSC_KEY_FILE": str(key_file),
-        "SSC_METRICS_DIR": str(key_file.with_name(f"metrics-term-{attempt}")),
-        "SSC_PARTNER_RATE_LIMIT": "100000/second",
-        "SSC_PARTNER_RATE_LIMIT_MAX": "100000/second",
-    }
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ssc")), "serve", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stderr=subprocess.DEVNULL,
+    server = ServeProcess(
+        db_url,
+        key_file,
+        partner_rate_limit="100000/second",
+        partner_rate_limit_max="100000/second",
     )
-    base = f"http://127.0.0.1:{port}"
+    base = server.base
     signalled = [float("inf")]
     answered_before = []
 
@@ -178,32 +166,22 @@ def _serve_then_terminate(db_url: str, key_file: Path, started, attempt: int) ->
         return f"term-{attempt}-{n}", sent < signalled[0] < time.monotonic()
 
     try:
+        server.start()
         deadline = time.monotonic() + 30
-        while not _ready(base):
-            assert time.monotonic() < deadline and server.poll() is None, "server did not start"
-            time.sleep(0.1)
         with ThreadPoolExecutor(max_workers=16) as pool:
             futures = [pool.submit(call, n) for n in range(600)]
             # Past the first calls (which verify the key, slow by design), into a steady flow.
             while len(answered_before) < 40 and time.monotonic() < deadline:
                 time.sleep(0.01)
             signalled[0] = time.monotonic()
-            server.send_signal(signal.SIGTERM)
+            server.signal(signal.SIGTERM)
             results = [r for r in (f.result() for f in futures) if r is not None]
         # uvicorn exits by raising the signal again once it has shut down in order.
-        assert server.wait(timeout=40) in (0, -signal.SIGTERM)
+        assert server.process.wait(timeout=40) in (0, -signal.SIGTERM)
     finally:
-        if server.poll() is None:
-            server.kill()
+        server.stop()
     assert len(results) < 600, "the server went on accepting calls after the signal"
     return results
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 async def test_sigterm_lets_the_calls_in_flight_finish_with_their_audit_events(deployment, sessions):
