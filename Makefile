@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test soak install migrate schema lint bench clean
+.PHONY: serve test soak install migrate schema lint clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ssc needs Python 3.11 or newer (set PYTHON=...)")'

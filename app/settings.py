@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     # Ed25519 private key (urlsafe base64 of its 32-byte seed) that signs the audit checkpoints:
     # generated into the key file outside production like the keys above; production must set it.
     audit_signing_key: SecretStr | None = None
+    # Key rotation (docs/operations.md): the keys being retired. Values under a previous data key
+    # (comma-separated, newest first) still decrypt and lookups still find hashes under the previous
+    # lookup key, until `ssc keys rewrap` has moved every stored value to the current keys.
+    previous_data_keys: SecretStr | None = None
+    previous_lookup_key: SecretStr | None = None
+    # PEM file of the public keys that signed earlier checkpoints (`ssc audit public-key` of each
+    # retired signing key, concatenated): `ssc audit verify` trusts them beside the current one.
+    audit_previous_public_keys: Path | None = None
     key_file: Path = PROJECT_ROOT / "var" / "keys.env"
     sql_echo: bool = False
     graphql_max_depth: int = Field(default=12, ge=1)
@@ -133,6 +141,16 @@ def _load_or_create_dev_keys(path: Path) -> dict[str, str]:
     return {**keys, **missing}
 
 
+def _raw_key(text: str, name: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.strip())
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise RuntimeError(f"{name} must be urlsafe base64 of 32 bytes")
+    return raw
+
+
 def _dev_or_set(settings: Settings, value: SecretStr | None, name: str) -> bytes:
     """A key's raw 32 bytes: the setting's, else (outside production) the development key file's."""
     if value is not None:
@@ -141,10 +159,7 @@ def _dev_or_set(settings: Settings, value: SecretStr | None, name: str) -> bytes
         raise RuntimeError(f"{name} must be set in production")
     else:
         text = _load_or_create_dev_keys(settings.key_file)[name]
-    raw = base64.urlsafe_b64decode(text)
-    if len(raw) != 32:
-        raise RuntimeError(f"{name} must be urlsafe base64 of 32 bytes")
-    return raw
+    return _raw_key(text, name)
 
 
 def resolve_keys(settings: Settings) -> tuple[bytes, bytes]:
@@ -152,6 +167,20 @@ def resolve_keys(settings: Settings) -> tuple[bytes, bytes]:
     return (
         _dev_or_set(settings, settings.data_key, "SSC_DATA_KEY"),
         _dev_or_set(settings, settings.lookup_key, "SSC_LOOKUP_KEY"),
+    )
+
+
+def resolve_previous_keys(settings: Settings) -> tuple[tuple[bytes, ...], bytes | None]:
+    """The keys being retired: (previous data keys, previous lookup key), raw."""
+    data = settings.previous_data_keys
+    lookup = settings.previous_lookup_key
+    return (
+        tuple(
+            _raw_key(part, "SSC_PREVIOUS_DATA_KEYS")
+            for part in (data.get_secret_value().split(",") if data else ())
+            if part.strip()
+        ),
+        _raw_key(lookup.get_secret_value(), "SSC_PREVIOUS_LOOKUP_KEY") if lookup else None,
     )
 
 

@@ -44,9 +44,9 @@ from app.ops.cards.store import CardStore
 from app.ops.compliance.checkpoints import Signer, checkpoint_timer
 from app.ops.errors import OpsError
 from app.ops.partner_keys.rate_limit import PartnerLimiter
-from app.settings import Settings, get_settings, resolve_keys, resolve_signing_key
+from app.settings import Settings, get_settings, resolve_signing_key
 from app.store.audit_writer import AuditWriter
-from app.store.crypto import FieldCipher
+from app.store.crypto import field_cipher
 from app.store.db import make_async_engine, make_session_factory
 from app.store.point_reads import PointReader
 from app.store.unavailable import database_unavailable
@@ -241,7 +241,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         on_loaded=gc.freeze,
         on_poll=lambda behind: metrics.policy_polled(business.line_count, behind),
     )
-    cipher = FieldCipher(*resolve_keys(settings))
+    cipher = field_cipher(settings)
     cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url), cipher)
     limiter = PartnerLimiter(
         settings.rate_limit_storage, settings.partner_rate_limit, settings.partner_rate_limit_max

@@ -39,6 +39,7 @@ from app.store.db import make_async_engine, make_session_factory  # noqa: E402
 from app.store.tables import Grant, Outlet, PolicyLine, Tenant  # noqa: E402
 from app.store.tables.common import utcnow  # noqa: E402
 from app.web import create_app  # noqa: E402
+from bench.databases import DATABASE_URL_HELP, bench_database  # noqa: E402
 from tests.livesrv import serve  # noqa: E402  (the same live server the tests use)
 
 SZ = "cn/440000/440300"
@@ -126,10 +127,12 @@ def wait_ready(client: httpx.Client, base: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outlets", type=int, default=100_000)
-    parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        bench_database(args.database_url, Path(tmp), "admin") as url,
+    ):
         migrate.upgrade(url)
         t0 = time.perf_counter()
         token, placed = asyncio.run(prepare(url, args.outlets))

@@ -42,6 +42,7 @@ from app.store.audit import append_events  # noqa: E402
 from app.store.audit_read import id_span  # noqa: E402
 from app.store.audit_scan import Target, connect, written_rows  # noqa: E402
 from app.store.db import driver_target, make_async_engine, make_session_factory, make_sync_engine  # noqa: E402
+from bench.databases import DATABASE_URL_HELP, bench_database  # noqa: E402
 
 SEED = bytes(32)  # a fixed signing key: the benchmark's checkpoint is not a secret
 PROVINCES = ["cn/440000", "cn/110000", "cn/310000"]
@@ -137,7 +138,7 @@ def run_child(url: str, mode: str, jobs: int, under: str | None = None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child", choices=["verify", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--under", help=argparse.SUPPRESS)
@@ -146,8 +147,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.database_url, args.child, args.under, args.jobs)))
         return
-    with tempfile.TemporaryDirectory(prefix="ssc-bench-") as tmp:
-        url = args.database_url or f"sqlite:///{Path(tmp) / 'audit.db'}"
+    with (
+        tempfile.TemporaryDirectory(prefix="ssc-bench-") as tmp,
+        bench_database(args.database_url, Path(tmp), "audit") as url,
+    ):
         migrate.upgrade(url)
         t0 = time.perf_counter()
         asyncio.run(write(url, args.events))

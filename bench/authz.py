@@ -1,13 +1,14 @@
 """Authorization engine benchmark (issue 3): load, check latency, Casbin ratio, propagation.
 
-    python bench/authz.py --lines 1000000
+    python bench/authz.py --lines 1000000 [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
 Builds a synthetic national-shaped business policy of N lines in a database (31 provinces, their
 prefectures and counties, outlets of every kind, grants per outlet and per kind, blocks, expired
 and future windows), then in one run measures:
 - in a fresh child process: load time from the database and peak RSS, then median and p99 check
   latency over a mix of allow, deny and no-match requests with domains at every level;
-- stock `casbin.Enforcer` (set up at its best) on the same kind of requests over a 10k-line policy,
+- stock `casbin.Enforcer` (set up at its best) on the same kind of requests over a 10k-line policy
+  (read from a SQLite file whatever --database-url says: it measures the engines, not the database),
   the engine on the same requests, their median ratio and the count of disagreements;
 - the delay from a revocation committed here to its enforcement in the child (median of rounds).
 The last line of output is one JSON object.
@@ -27,10 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from app.authz.model import load_model  # noqa: E402
 from app.authz.policy_state import POLICIES_DIR, BusinessPolicy  # noqa: E402
@@ -39,6 +44,7 @@ from app.domain.catalogue import DEFAULT_CEILING, OutletKind  # noqa: E402
 from app.domain.regions import PROVINCE_PREFIXES  # noqa: E402
 from app.store import migrate, policy  # noqa: E402
 from app.store.db import make_async_engine, make_session_factory  # noqa: E402
+from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
 
 NOW = "2026-06-01T00:00:00Z"
 END = "9999-12-31T23:59:59Z"
@@ -146,15 +152,28 @@ def requests(facts, count: int, seed: int = 2) -> list[tuple[str, ...]]:
     return out
 
 
-def build_database(path: Path, rows) -> str:
-    url = f"sqlite:///{path}"
+COLUMNS = "ptype, v0, v1, v2, v3, v4, v5, v6, source, source_id"
+
+
+def build_database(url: str, rows) -> str:
+    """Migrate the empty database at `url` and write the lines straight into `policy_line`."""
     migrate.upgrade(url)
-    with sqlite3.connect(path) as db:
-        db.executemany(
-            "insert into policy_line (ptype, v0, v1, v2, v3, v4, v5, v6, source, source_id)"
-            " values (?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
+    added_at = datetime.now(UTC)
+    if backend(url) == "sqlite":
+        # As SQLAlchemy's DateTime writes it on SQLite: naive UTC text.
+        added = added_at.replace(tzinfo=None).isoformat(" ")
+        with sqlite3.connect(make_url(url).database) as db:
+            db.executemany(
+                f"insert into policy_line ({COLUMNS}, added_at) values (?,?,?,?,?,?,?,?,?,?,?)",
+                [(*row, added) for row in rows],
+            )
+    else:
+        with (
+            psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False)) as db,
+            db.cursor().copy(f"copy policy_line ({COLUMNS}, added_at) from stdin") as copy,
+        ):
+            for row in rows:
+                copy.write_row((*row, added_at))
     return url
 
 
@@ -262,7 +281,7 @@ def casbin_comparison(workdir: Path) -> tuple[float, float, int, int]:
     from app.store.db import make_sync_engine
 
     rows, facts = synthetic_policy(10_000)
-    url = build_database(workdir / "casbin10k.db", rows)
+    url = build_database(f"sqlite:///{workdir / 'casbin10k.db'}", rows)
     sync_engine = make_sync_engine(url)
     oracle = casbin.Enforcer(str(POLICIES_DIR / "business.conf"), TableAdapter(sync_engine))
     oracle.add_function("dom_in", dom_in)
@@ -291,16 +310,20 @@ def casbin_comparison(workdir: Path) -> tuple[float, float, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(args.child, args.lines))
         return
-    with tempfile.TemporaryDirectory(prefix="ssc-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="ssc-bench-") as tmp,
+        bench_database(args.database_url, Path(tmp), "authz") as url,
+    ):
         workdir = Path(tmp)
         t0 = time.perf_counter()
         rows, _ = synthetic_policy(args.lines)
-        url = build_database(workdir / "policy.db", rows)
+        build_database(url, rows)
         print(f"built {len(rows):,} lines in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         proc = subprocess.Popen(
             [sys.executable, __file__, "--child", url, "--lines", str(args.lines)],
@@ -328,6 +351,7 @@ def main() -> None:
         json.dumps(
             {
                 "lines": args.lines,
+                "database": backend(url),
                 "load_s": round(measured["load_s"], 2),
                 "rss_mb": round(measured["rss_mb"]),
                 "check_p50_us": round(measured["p50"], 2),

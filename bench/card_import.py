@@ -1,13 +1,15 @@
-"""Card import benchmark (issue 5): `import_cards` on SQLite, initial load and live batches.
+"""Card import benchmark (issue 5): `import_cards`, initial load and live batches.
 
     python bench/card_import.py [--cards 1000000] [--live-cards 100000] [--runs 1]
+                                [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
 Generates `cards + live-cards` synthetic cards into one CSV (`app.ops.demo.generate`, valid ID and
-bank card numbers) and splits it in two files. Each run copies a fresh SQLite database holding the
-migrated schema and the demo tenants, then times:
+bank card numbers) and splits it in two files. Each run starts from a fresh database holding the
+migrated schema and the demo tenants (on SQLite a copy of a template file; on PostgreSQL a database
+of its own on the server), then times:
 
-- the initial load: the `cards` file into the empty card table (one transaction, indexes built at
-  the end);
+- the initial load: the `cards` file into the empty card table (SQLite: one transaction, indexes
+  built at the end; PostgreSQL: batches, as always there);
 - as the baseline, in the same run, the live path: the `live-cards` file into that now full table
   (one transaction per batch, live indexes, each batch checked against the stored cards).
 
@@ -31,24 +33,37 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-async def make_template(url: str, csv_path: Path, cards: int) -> None:
-    """A migrated database with the demo tenants, and the generated card file."""
-    from app.ops.demo.generate import generate
+async def prepare_database(url: str) -> None:
+    """Migrate the empty database at `url` and apply the demo tenants."""
     from app.ops.tenants.apply import apply_tenant_files
     from app.store import migrate
-    from app.store.crypto import FieldCipher
     from app.store.db import make_async_engine, make_session_factory
 
     migrate.upgrade(url)
     engine = make_async_engine(url)
     try:
-        sessions = make_session_factory(engine)
-        await apply_tenant_files(sessions, ROOT / "tenants")
+        await apply_tenant_files(make_session_factory(engine), ROOT / "tenants")
+    finally:
+        await engine.dispose()
+
+
+async def generate_file(url: str, csv_path: Path, cards: int) -> None:
+    """The card file, generated against the tenants of `url` (which it leaves settled)."""
+    from app.ops.demo.generate import generate
+    from app.store.crypto import FieldCipher
+    from app.store.db import make_async_engine, make_session_factory
+    from bench.databases import backend
+
+    engine = make_async_engine(url)
+    try:
         # Key-independent: generate() only writes clear numbers to the CSV.
         cipher = FieldCipher(b"\0" * 32, b"\0" * 32)
-        await generate(sessions, cipher, cards=cards, outlets=0, seed=2, csv_path=csv_path)
-        async with engine.connect() as connection:
-            await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await generate(
+            make_session_factory(engine), cipher, cards=cards, outlets=0, seed=2, csv_path=csv_path
+        )
+        if backend(url) == "sqlite":
+            async with engine.connect() as connection:
+                await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         await engine.dispose()
 
@@ -80,38 +95,53 @@ async def timed_import(url: str, path: Path, cipher, expected_mode: str) -> floa
 
 
 async def main() -> None:
+    from sqlalchemy.engine import make_url
+
     from app.ops.cards.imports.importer import BATCHES, INITIAL_LOAD
     from app.settings import get_settings, resolve_keys
     from app.store.crypto import FieldCipher
+    from bench.databases import DATABASE_URL_HELP, bench_database
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cards", type=int, default=1_000_000)
     parser.add_argument("--live-cards", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     args = parser.parse_args()
     cipher = FieldCipher(*resolve_keys(get_settings()))
+    on_postgresql = args.database_url is not None
     with tempfile.TemporaryDirectory(prefix="ssc-bench-import-") as tmp:
         workdir = Path(tmp)
-        template, everything = workdir / "template.db", workdir / "all.csv"
+        everything = workdir / "all.csv"
         initial_file, live_file = workdir / "initial.csv", workdir / "live.csv"
         started = time.perf_counter()
-        await make_template(f"sqlite:///{template}", everything, args.cards + args.live_cards)
+        # The file (and on SQLite the template every run copies) from a database of the tenants.
+        with bench_database(None, workdir, "template") as template_url:
+            await prepare_database(template_url)
+            await generate_file(template_url, everything, args.cards + args.live_cards)
         split(everything, initial_file, live_file, args.cards)
         everything.unlink()
         generated = args.cards + args.live_cards
         print(f"generated {generated:,} cards in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        # PostgreSQL imports in batches whatever the table holds (importer.py).
+        first_mode = BATCHES if on_postgresql else INITIAL_LOAD
         initial, live = [], []
         for run in range(args.runs):
-            db = workdir / f"run{run}.db"
-            shutil.copyfile(template, db)
-            url = f"sqlite:///{db}"
-            initial.append(await timed_import(url, initial_file, cipher, INITIAL_LOAD))
-            live.append(await timed_import(url, live_file, cipher, BATCHES))
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            with bench_database(args.database_url, workdir, f"run{run}") as url:
+                if on_postgresql:
+                    await prepare_database(url)
+                else:
+                    shutil.copyfile(workdir / "template.db", make_url(url).database)
+                initial.append(await timed_import(url, initial_file, cipher, first_mode))
+                live.append(await timed_import(url, live_file, cipher, BATCHES))
+            if not on_postgresql:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{make_url(url).database}{suffix}").unlink(missing_ok=True)
     print(
         json.dumps(
             {
+                "database": "postgresql" if on_postgresql else "sqlite",
+                "first_import_mode": first_mode,
                 "initial_load_rows_per_s": round(statistics.median(initial)),
                 "live_rows_per_s": round(statistics.median(live)),
                 "rows": args.cards,

@@ -1,19 +1,19 @@
-"""Partner API benchmark (issue 5): cardStatus throughput and latency beside two baselines, and
-the card import rate.
+"""Partner API benchmark (issue 5, 16): cardStatus throughput and latency beside two baselines,
+sent as text and as a trusted document, and the card import rate.
 
     python bench/partner.py [--cards 1000000] [--outlets 100000] [--seconds 10] [--rounds 3]
-                            [--concurrency 16]
+                            [--concurrency 16] [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
-Builds a fresh SQLite database: the demo tenants, N outlets, and N cards written by `ssc cards
-import` from a generated CSV (the import is timed). A kind grant lets Guangdong's grassroots
-platforms answer inquiries; one platform gets a partner key. The real app runs under uvicorn (one
-worker, a separate process) with one extra plain Starlette endpoint doing the same work as
-cardStatus (bench/partner_app.py). A load generator on 127.0.0.1 then drives, one after the other:
-`{ __typename }` through GraphQL (the stack's ceiling), the plain endpoint, and cardStatus, taking
-turns for --rounds rounds (medians reported) — with
-`wrk` (Debian package `wrk`, one thread, bounded duration) when it is installed, else with a
-bounded Python async client, which itself tops out near 500 requests/s here. The generator shares
-the 2-core machine with the server. The last line is one JSON object.
+Builds a fresh database (SQLite file, or a database of its own on the PostgreSQL server named): the
+demo tenants, N outlets, and N cards written by `import_cards` from a generated CSV (the import is
+timed). A kind grant lets Guangdong's grassroots platforms answer inquiries; one platform gets a
+partner key. The real app runs under uvicorn (one worker, a separate process) with one extra plain
+Starlette endpoint doing the same work as cardStatus (bench/partner_app.py). `wrk` (bench/loadgen.py;
+one thread, bounded duration, random cards) on 127.0.0.1 then drives, one after the other:
+`{ __typename }` through GraphQL (the stack's ceiling), the plain endpoint, cardStatus with the
+document's text, and cardStatus by the trusted document's sha256Hash, taking turns for --rounds
+rounds (the median round reported). The generator shares the 2-core machine with the server; when
+wrk's thread was the bottleneck, no ratio is printed. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ import csv
 import json
 import os
 import random
-import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +37,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
+from bench.loadgen import Run, Scenario, require_wrk, run  # noqa: E402
+
 STATUS = (
     "query($c: String!, $i: String!) { cardStatus(cardNumber: $c, idNumber: $i) "
     "{ status socialFunction pinState idNumberMasked } }"
@@ -46,7 +47,7 @@ STATUS = (
 OUTLET = "gz-th-wushan"
 START_TIMEOUT_S = 60
 UNLIMITED = "1000000/second"
-SCENARIOS = ("trivial", "plain", "card_status")
+SCENARIOS = ("trivial", "plain", "card_status", "card_status_trusted")
 
 
 async def prepare(url: str, workdir: Path, cards: int, outlets: int) -> tuple[str, list[dict], float]:
@@ -101,88 +102,74 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def drive(base: str, make_request, seconds: float, concurrency: int) -> tuple[float, list[float], int]:
-    """Requests per second, latencies in ms and errors, over `seconds` of `concurrency` loops."""
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+def card_status_hash() -> str:
+    """The sha256Hash a partner sends for the trusted CardStatus document (`ssc partner-documents`)."""
+    from app.graphql.schema import build_schema
+    from app.settings import get_settings
 
-        async def loop(n: int) -> None:
-            nonlocal errors
-            rng = random.Random(n)
-            while time.perf_counter() < deadline:
-                method, path, kwargs, ok = make_request(rng)
-                t0 = time.perf_counter()
-                response = await client.request(method, path, **kwargs)
-                latencies.append((time.perf_counter() - t0) * 1000)
-                if not ok(response):
-                    errors += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(loop(n) for n in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return len(latencies) / elapsed, latencies, errors
+    found = {d.name: d.sha256 for d in build_schema(get_settings()).trusted_documents}
+    return found["CardStatus"]
 
 
-WRK_SCRIPT = """
-local items = {%(items)s}
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-%(headers)s
-request = function()
-  local it = items[math.random(#items)]
-  return wrk.format(nil, "%(path)s", nil, string.format(%(template)s, it[1], it[2]))
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "WRK {\\"requests\\": %%d, \\"seconds\\": %%f, \\"p50_ms\\": %%f, \\"p99_ms\\": %%f, "
-    .. "\\"errors\\": %%d}\\n",
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
-
-
-def lua_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def drive_wrk(
-    base: str,
-    workdir: Path,
-    name: str,
-    path: str,
-    template: str,
-    items,
-    headers: dict,
-    seconds: float,
-    concurrency: int,
-) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, errors) from one wrk run; `template` formats two %s per item."""
-    script = workdir / f"{name}.lua"
-    script.write_text(
-        WRK_SCRIPT
-        % {
-            "items": ", ".join(f"{{{lua_string(a)}, {lua_string(b)}}}" for a, b in items),
-            "headers": "\n".join(
-                f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()
-            ),
-            "path": path,
-            "template": lua_string(template),
+def scenarios(key: str, cards: list[dict], concurrency: int) -> dict[str, Scenario]:
+    pairs = [(c["card_number"], c["id_number"]) for c in cards]
+    headers = {"X-Api-Key": key}
+    status_body = json.dumps({"query": STATUS, "variables": {"c": "%s", "i": "%s"}})
+    trusted_body = json.dumps(
+        {
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": card_status_hash()}},
+            "variables": {"cardNumber": "%s", "idNumber": "%s"},
         }
     )
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "30s", "-s", str(script), base],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        check=True,
-    ).stdout
-    found = json.loads(out.split("WRK ", 1)[1].splitlines()[0])
-    return found["requests"] / found["seconds"], found["p50_ms"], found["p99_ms"], found["errors"]
+    return {
+        "trivial": Scenario("trivial", "/graphql", '{"query": "{ __typename }"}', [()], {}, concurrency),
+        "plain": Scenario(
+            "plain",
+            "/plain/card-status",
+            '{"cardNumber": "%s", "idNumber": "%s"}',
+            pairs,
+            headers,
+            concurrency,
+        ),
+        "card_status": Scenario("card_status", "/graphql", status_body, pairs, headers, concurrency),
+        "card_status_trusted": Scenario(
+            "card_status_trusted", "/graphql", trusted_body, pairs, headers, concurrency
+        ),
+    }
+
+
+def start_server(url: str, workdir: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.partner_app:create_bench_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise SystemExit("server did not become ready")
+        time.sleep(0.2)
 
 
 def main() -> None:
@@ -192,153 +179,72 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="per scenario and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ssc-partner-") as tmp:
+    require_wrk()
+    with (
+        tempfile.TemporaryDirectory(prefix="ssc-partner-") as tmp,
+        bench_database(args.database_url, Path(tmp), "partner") as url,
+    ):
         workdir = Path(tmp)
-        url = f"sqlite:///{workdir / 'partner.db'}"
         os.environ.update({"SSC_DATABASE_URL": url, "SSC_KEY_FILE": str(workdir / "keys.env")})
         t0 = time.perf_counter()
         key, cards, import_rate = asyncio.run(prepare(url, workdir, args.cards, args.outlets))
         print(f"setup {time.perf_counter() - t0:.0f} s; import {import_rate:,.0f} rows/s", file=sys.stderr)
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.partner_app:create_bench_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        base = f"http://127.0.0.1:{port}"
+        server, base = start_server(url, workdir)
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("server did not become ready")
-                time.sleep(0.2)
-            headers = {"X-Api-Key": key}
-
-            def trivial(rng):
-                return (
-                    "POST",
-                    "/graphql",
-                    {"json": {"query": "{ __typename }"}},
-                    lambda r: r.status_code == 200,
-                )
-
-            def plain(rng):
-                card = rng.choice(cards)
-                body = {"cardNumber": card["card_number"], "idNumber": card["id_number"]}
-                return (
-                    "POST",
-                    "/plain/card-status",
-                    {"json": body, "headers": headers},
-                    (lambda r: r.status_code == 200),
-                )
-
-            def graphql(rng):
-                card = rng.choice(cards)
-                body = {"query": STATUS, "variables": {"c": card["card_number"], "i": card["id_number"]}}
-                return (
-                    "POST",
-                    "/graphql",
-                    {"json": body, "headers": headers},
-                    (lambda r: r.status_code == 200 and "errors" not in r.json()),
-                )
-
-            for name, make in (("plain", plain), ("card_status", graphql)):  # answers correctly?
-                method, path, kwargs, _ = make(random.Random(0))
-                response = httpx.request(method, base + path, **kwargs)
-                if response.status_code != 200 or "errors" in response.text:
-                    raise SystemExit(f"{name} does not answer as expected: {response.text[:300]}")
-            if shutil.which("wrk"):
-                pairs = [(c["card_number"], c["id_number"]) for c in cards]
-                status_body = json.dumps({"query": STATUS, "variables": {"c": "CARD", "i": "IDNO"}})
-                scenarios = {
-                    "trivial": ("/graphql", '{"query": "{ __typename }"}%s%s', [("", "")], {}),
-                    "plain": ("/plain/card-status", '{"cardNumber": "%s", "idNumber": "%s"}', pairs, headers),
-                    "card_status": (
-                        "/graphql",
-                        status_body.replace("CARD", "%s").replace("IDNO", "%s"),
-                        pairs,
-                        headers,
-                    ),
-                }
-
-                def measure(name: str, seconds: float) -> tuple[float, float, float, int]:
-                    path, template, items, hdrs = scenarios[name]
-                    return drive_wrk(
-                        base, workdir, name, path, template, items, hdrs, seconds, args.concurrency
-                    )
-
-            else:
-                makers = {"trivial": trivial, "plain": plain, "card_status": graphql}
-
-                def measure(name: str, seconds: float) -> tuple[float, float, float, int]:
-                    rps, lat, errors = asyncio.run(drive(base, makers[name], seconds, args.concurrency))
-                    lat.sort()
-                    return rps, statistics.median(lat), lat[int(0.99 * (len(lat) - 1))], errors
-
+            planned = scenarios(key, cards, args.concurrency)
+            for scenario in planned.values():  # answers correctly? (wrk counts any error)
+                check = run(base, workdir, scenario, 1)
+                if check.errors or not check.requests:
+                    raise SystemExit(f"{scenario.name} does not answer as expected: {check}")
             # The scenarios take turns, round after round, so that a passing disturbance on the shared
-            # machine hits all three alike; each figure is the median over the rounds.
-            rounds: dict[str, list[tuple[float, float, float, int]]] = {n: [] for n in SCENARIOS}
-            for name in SCENARIOS:
-                measure(name, 2)  # warm up
+            # machine hits all alike; each figure is the median over the rounds.
+            rounds: dict[str, list[Run]] = {n: [] for n in SCENARIOS}
             for _ in range(args.rounds):
                 for name in SCENARIOS:
-                    rounds[name].append(measure(name, args.seconds))
-            results = {
-                name: (
-                    statistics.median(r[0] for r in runs),
-                    statistics.median(r[1] for r in runs),
-                    statistics.median(r[2] for r in runs),
-                    sum(r[3] for r in runs),
-                )
-                for name, runs in rounds.items()
-            }
-            for name, runs in rounds.items():
-                print(
-                    f"{name}: " + ", ".join(f"{r[0]:,.0f}" for r in runs) + " req/s in the rounds; median "
-                    f"{results[name][0]:,.0f} req/s, p50 {results[name][1]:.2f} ms, "
-                    f"p99 {results[name][2]:.2f} ms, {results[name][3]} errors",
-                    file=sys.stderr,
-                )
+                    rounds[name].append(run(base, workdir, planned[name], args.seconds))
         finally:
             server.terminate()
             server.wait(timeout=30)
-    card_status, plain_r, trivial_r = results["card_status"], results["plain"], results["trivial"]
-    print(
-        json.dumps(
-            {
-                "card_status_rps": round(card_status[0]),
-                "plain_rps": round(plain_r[0]),
-                "trivial_rps": round(trivial_r[0]),
-                "ratio": round(card_status[0] / plain_r[0], 3),
-                "ratio_to_trivial": round(card_status[0] / trivial_r[0], 3),
-                "p50_ms": round(card_status[1], 2),
-                "p99_ms": round(card_status[2], 2),
-                "import_rows_per_s": round(import_rate),
-                "cards": args.cards,
-                "outlets": args.outlets,
-                "errors": card_status[3] + plain_r[3] + trivial_r[3],
-            }
+    results = {name: median_run(runs) for name, runs in rounds.items()}
+    for name, runs in rounds.items():
+        r = results[name]
+        print(
+            f"{name}: " + ", ".join(f"{x.rps:,.0f}" for x in runs) + " req/s in the rounds; median "
+            f"{r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, {r.errors} errors, "
+            f"wrk busy {r.generator_cpu_share:.0%}",
+            file=sys.stderr,
         )
-    )
+    bound = [name for name, r in results.items() if r.generator_bound]
+    figures = {
+        "database": backend(url),
+        **{f"{name}_rps": round(r.rps) for name, r in results.items()},
+        "p50_ms": round(results["card_status"].p50_ms, 2),
+        "p99_ms": round(results["card_status"].p99_ms, 2),
+        "trusted_p50_ms": round(results["card_status_trusted"].p50_ms, 2),
+        "trusted_p99_ms": round(results["card_status_trusted"].p99_ms, 2),
+        "import_rows_per_s": round(import_rate),
+        "cards": args.cards,
+        "outlets": args.outlets,
+        "errors": sum(r.errors for r in results.values()),
+    }
+    if bound:
+        print(f"no ratios: the load generator was the bottleneck in {', '.join(bound)}", file=sys.stderr)
+        figures["generator_bound"] = bound
+    else:
+        trivial = results["trivial"].rps
+        figures |= {
+            "ratio": round(results["card_status"].rps / results["plain"].rps, 3),
+            "ratio_to_trivial": round(results["card_status"].rps / trivial, 3),
+            "trusted_ratio_to_trivial": round(results["card_status_trusted"].rps / trivial, 3),
+        }
+    print(json.dumps(figures))
+
+
+def median_run(runs: list[Run]) -> Run:
+    """The round with the median throughput (its latencies and generator load come with it)."""
+    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from app.ops.principals.credentials import create_principal_with_token  # noqa: 
 from app.ops.tenants.apply import apply_tenant_files  # noqa: E402
 from app.store import migrate  # noqa: E402
 from app.store.db import make_async_engine, make_session_factory  # noqa: E402
+from bench.databases import DATABASE_URL_HELP, bench_database  # noqa: E402
 from tests.api.partner_world import PHARMACY, new_key  # noqa: E402
 from tests.procsrv import workers  # noqa: E402  (the same worker processes the tests start)
 
@@ -118,10 +119,12 @@ async def run(url: str, key_file: Path, rounds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
-    parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
+    parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        bench_database(args.database_url, Path(tmp), "lag") as url,
+    ):
         migrate.upgrade(url)
         result = asyncio.run(run(url, Path(tmp) / "keys.env", args.rounds))
     print(json.dumps(result))

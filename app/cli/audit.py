@@ -40,13 +40,16 @@ def _signer():
         raise fail(str(e)) from None
 
 
-def _public_key(path: Path | None):
-    from app.ops.compliance.checkpoints import CheckpointError, load_public_key
+def _public_keys(path: Path | None) -> list:
+    """The keys whose signatures `verify` trusts: those of the file given, else this server's signing
+    key and the keys it replaced (SSC_AUDIT_PREVIOUS_PUBLIC_KEYS)."""
+    from app.ops.compliance.checkpoints import CheckpointError, load_public_keys
 
     if path is None:
-        return _signer().public_key
+        previous = get_settings().audit_previous_public_keys
+        return [_signer().public_key, *(_public_keys(previous) if previous is not None else ())]
     try:
-        return load_public_key(path.read_bytes())
+        return load_public_keys(path.read_bytes())
     except (OSError, CheckpointError) as e:
         raise fail(f"{path}: {e}") from None
 
@@ -80,7 +83,11 @@ def audit_verify(
         Path | None, typer.Option(help="Verify an export (`ssc audit export --format jsonl`), no database.")
     ] = None,
     public_key: Annotated[
-        Path | None, typer.Option(help="The PEM public key (`ssc audit public-key`); default: this server's.")
+        Path | None,
+        typer.Option(
+            help="PEM public keys to trust (`ssc audit public-key` of each, concatenated); default: this "
+            "server's and SSC_AUDIT_PREVIOUS_PUBLIC_KEYS."
+        ),
     ] = None,
     jobs: Annotated[
         int,
@@ -93,13 +100,13 @@ def audit_verify(
     from app.ops.compliance.checkpoints import CheckpointError
     from app.ops.compliance.verify import verify_database, verify_file
 
-    key, anchored = _public_key(public_key), _anchors(anchors)
+    keys, anchored = _public_keys(public_key), _anchors(anchors)
     try:
         if file is not None:
             if not file.is_file():
                 raise fail(f"{file} is not a file")
             with progress_bar("verifying", None) as advance:
-                found = verify_file(file, anchors=anchored, public_key=key, progress=advance)
+                found = verify_file(file, anchors=anchored, public_keys=keys, progress=advance)
         else:
             url = migrated_database()
             with progress_bar("verifying", None) as advance:
@@ -108,7 +115,7 @@ def audit_verify(
                     under=tenant,
                     anchors=anchored,
                     checkpoint_id=checkpoint,
-                    public_key=key,
+                    public_keys=keys,
                     progress=advance,
                     jobs=jobs,
                 )

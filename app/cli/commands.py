@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from app.cli.common import err, fail, out, progress_bar, run_with_db
-from app.settings import get_settings, resolve_keys
+from app.settings import get_settings
 from app.store import migrate as migrations
-from app.store.crypto import FieldCipher
+from app.store.crypto import field_cipher
 
 cli = typer.Typer(
     help="ssc: social security card service-extension platform.",
@@ -163,7 +163,7 @@ def demo_generate(
     """Generate synthetic outlets and cards with valid ID and bank card numbers."""
     from app.ops.demo.generate import generate
 
-    cipher = FieldCipher(*resolve_keys(get_settings()))
+    cipher = field_cipher(get_settings())
     with progress_bar("generating", cards + outlets) as advance:
         summary = run_with_db(
             lambda sessions: generate(
@@ -200,7 +200,7 @@ def demo_partner(
     settings = get_settings()
     if settings.env == "production":
         raise fail("ssc demo partner makes test grants and cards: not in production")
-    cipher = FieldCipher(*resolve_keys(settings))
+    cipher = field_cipher(settings)
     try:
         start = run_with_db(
             lambda sessions: partner_quick_start(sessions, cipher, outlet, service=service, seed=seed)
@@ -251,7 +251,7 @@ def cards_import(
 
     if not file.is_file():
         raise fail(f"{file} is not a file")
-    cipher = FieldCipher(*resolve_keys(get_settings()))
+    cipher = field_cipher(get_settings())
     with file.open("rb") as fh:  # for the progress bar: lines, counted in C
         total = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) - 1
     started = time.perf_counter()

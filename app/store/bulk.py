@@ -12,10 +12,10 @@ imports need a few µs. Rows travel as `PackedRows`, built by `pack_rows` from c
 
 On SQLite a block is deserialized into a schema attached to the writing connection and copied with
 one INSERT ... SELECT, so SQLite reads the values in C instead of Python binding a dozen parameters
-per row, which is most of the cost of an executemany. Other databases get an executemany of the
-unpacked rows. Values shared by every row (timestamps, defaults) are bound once per statement,
-converted the way their column types store them, so rows written here read back like ORM-written
-ones.
+per row, which is most of the cost of an executemany. PostgreSQL gets the unpacked rows through
+COPY, other databases an executemany. Values shared by every row (timestamps, defaults) are given
+once per statement, converted the way their column types store them, so rows written here read
+back like ORM-written ones.
 
 This module imports no SQLAlchemy at run time: worker processes that only pack rows start fast.
 """
@@ -196,6 +196,9 @@ class PackedInserter:
         if not rowids:
             return
         targets = ", ".join([*self._columns, *self._shared])
+        if self._dialect == "postgresql":
+            await self._copy(targets, unpack_rows(packed, self._columns, rowids))
+            return
         if self._dialect != "sqlite":
             rows = unpack_rows(packed, self._columns, rowids)
             if rows:
@@ -212,6 +215,14 @@ class PackedInserter:
             f" from {STAGE_SCHEMA}.{STAGE_TABLE} s where s.rowid >= ? and s.rowid < ?"
         )
         await self._connection.exec_driver_sql(sql, (*params, *self._fixed, rowids.start, rowids.stop))
+
+    async def _copy(self, targets: str, rows: list[tuple]) -> None:
+        """PostgreSQL's COPY on the connection's own transaction: several times an executemany's rate."""
+        raw = await self._connection.get_raw_connection()
+        cursor = raw.driver_connection.cursor()  # the psycopg.AsyncConnection's
+        async with cursor.copy(f'copy "{self._table}" ({targets}) from stdin') as copy:
+            for row in rows:
+                await copy.write_row((*row, *self._fixed))
 
     async def existing(self, packed: PackedRows, rowids: range, key: Sequence[str]) -> list[int]:
         """The rowids (within `rowids`) of staged rows whose `key` — columns that together are a

@@ -107,6 +107,27 @@ def test_checkpoint_export_and_offline_verification(busy, tmp_path):
     assert offline.stdout.startswith("OK: ")
 
 
+def test_checkpoints_signed_before_a_signing_key_rotation_still_verify(busy, tmp_path):
+    before = ssc(busy, "audit", "checkpoint")
+    assert before.returncode == 0, before.stderr
+    (tmp_path / "before.json").write_text(before.stdout)
+    (tmp_path / "retired.pem").write_text(ssc(busy, "audit", "public-key").stdout)
+    new_key = ssc(busy, "key-rotation", "new-key").stdout.strip()
+    rotated = {**busy, "SSC_AUDIT_SIGNING_KEY": new_key}
+    assert ssc(rotated, "audit", "checkpoint").returncode == 0
+    anchored = ("audit", "verify", "--anchors", str(tmp_path / "before.json"))
+    # The new key alone does not vouch for what the retired one signed ...
+    refused = ssc(rotated, *anchored)
+    assert refused.returncode == 1 and "not by a trusted one" in refused.stdout
+    # ... the retired public key, kept beside it, does; so does one file holding both keys.
+    kept = {**rotated, "SSC_AUDIT_PREVIOUS_PUBLIC_KEYS": str(tmp_path / "retired.pem")}
+    assert ssc(kept, *anchored).returncode == 0
+    both = tmp_path / "both.pem"
+    both.write_text((tmp_path / "retired.pem").read_text() + ssc(rotated, "audit", "public-key").stdout)
+    verified = ssc(rotated, *anchored, "--public-key", str(both))
+    assert verified.returncode == 0 and "signed heads checked" in verified.stdout
+
+
 def test_tables_people_open(busy, tmp_path):
     """The trail and the permission matrix as CSV and XLSX, with Chinese headers."""
     trail = tmp_path / "trail.csv"

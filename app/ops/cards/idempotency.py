@@ -32,19 +32,23 @@ def check_key(key: str) -> str:
     return key
 
 
-def request_hash(cipher: FieldCipher, operation: str, fields: dict) -> str:
+def request_hashes(cipher: FieldCipher, operation: str, fields: dict) -> tuple[str, ...]:
+    """The input's keyed hash (the input holds PINs and ID numbers): under the current lookup key
+    first, and while that key rotates under the previous one too, so that a retry sent across a
+    rotation is still recognised. The first is what a new record stores."""
     body = canonical_json({"operation": operation, **fields}).decode()
-    return cipher.lookup_hash(body, context=b"idempotency").hex()
+    return tuple(h.hex() for h in cipher.lookup_candidates(body, context=b"idempotency"))
 
 
 async def stored_result(
-    session: AsyncSession, outlet_id: str, key: str, operation: str, digest: str
+    session: AsyncSession, outlet_id: str, key: str, operation: str, digests: tuple[str, ...]
 ) -> dict | None:
-    """The first call's answer for this key, None if the key is new; CONFLICT if the input differs."""
+    """The first call's answer for this key, None if the key is new; CONFLICT if the input differs
+    (`digests`: its `request_hashes`)."""
     row = await session.get(IdempotencyRecord, (outlet_id, key))
     if row is None:
         return None
-    if row.operation != operation or row.request_hash != digest:
+    if row.operation != operation or row.request_hash not in digests:
         raise OpsError(
             "CONFLICT",
             "this idempotency key was used for a different request; use a new key",
@@ -54,14 +58,14 @@ async def stored_result(
 
 
 async def remember(
-    session: AsyncSession, outlet_id: str, key: str, operation: str, digest: str, result: dict
+    session: AsyncSession, outlet_id: str, key: str, operation: str, digests: tuple[str, ...], result: dict
 ) -> None:
     session.add(
         IdempotencyRecord(
             outlet_id=outlet_id,
             key=key,
             operation=operation,
-            request_hash=digest,
+            request_hash=digests[0],
             result=orjson.dumps(result).decode(),
         )
     )

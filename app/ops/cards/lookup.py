@@ -109,8 +109,8 @@ def _matches(card: CardRow, presented: Presented, cipher: FieldCipher) -> bool:
     if presented.card_serial is not None:
         checks.append(_same(card.card_serial, presented.card_serial))
     if presented.bank_card_number is not None:
-        wanted = cipher.lookup_hash(presented.bank_card_number, context=BANK_CONTEXT)
-        checks.append(_same(card.bank_card_hash, wanted))
+        wanted = cipher.lookup_candidates(presented.bank_card_number, context=BANK_CONTEXT)
+        checks.append(any(_same(card.bank_card_hash, h) for h in wanted))
     return bool(checks) and all(checks)
 
 
@@ -118,12 +118,14 @@ async def find_card(store: CardStore, presented: Presented) -> CardRecord | None
     """The one card with this ID number whose other presented identifiers all match, else None.
 
     A person may hold several cards over time (a replaced card keeps its record), hence a list.
+    While the lookup key rotates, a card not yet rewrapped carries the previous key's hash: it is
+    looked for under that one when the current one finds nothing.
     """
-    id_hash = store.cipher.lookup_hash(presented.id_number, context=ID_CONTEXT)
-    for *values, path in await store.reader.all(_BY_ID_HASH, {"id_hash": id_hash}):
-        card = CardRow(*values)
-        if _matches(card, presented, store.cipher):
-            return CardRecord(card, path)
+    for id_hash in store.cipher.lookup_candidates(presented.id_number, context=ID_CONTEXT):
+        for *values, path in await store.reader.all(_BY_ID_HASH, {"id_hash": id_hash}):
+            card = CardRow(*values)
+            if _matches(card, presented, store.cipher):
+                return CardRecord(card, path)
     return None
 
 

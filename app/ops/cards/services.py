@@ -218,11 +218,11 @@ async def perform(
     store: CardStore, policy: BusinessPolicy, call: CallInfo, change: CardChange
 ) -> ChangeResult:
     key = idempotency.check_key(change.idempotency_key)
-    digest = idempotency.request_hash(store.cipher, change.operation, change.fields)
+    digests = idempotency.request_hashes(store.cipher, change.operation, change.fields)
     outlet_id = call.caller.outlet_id
     for _ in range(MAX_PIN_RACE_RETRIES):
         async with store.sessions() as session:
-            stored = await idempotency.stored_result(session, outlet_id, key, change.operation, digest)
+            stored = await idempotency.stored_result(session, outlet_id, key, change.operation, digests)
         if stored:
             return _replay(stored)
         record = await find_card(store, change.presented)
@@ -232,7 +232,7 @@ async def perform(
             raise _not_found()
         prepared = await change.prepare(record)
         try:
-            outcome = await _locked_change(store, policy, call, change, record, prepared, key, digest)
+            outcome = await _locked_change(store, policy, call, change, record, prepared, key, digests)
         except IntegrityError:
             # Another request with this key committed first (on another card): not the same input.
             raise OpsError(
@@ -260,14 +260,14 @@ async def _locked_change(
     seen: CardRecord,
     prepared: object,
     key: str,
-    digest: str,
+    digests: tuple[str, ...],
 ) -> ChangeResult | None:
     """The change under the card's lock; None when the PIN changed since `prepare` (start over)."""
     try:
         async with store.sessions() as session, session.begin():
             record = await lock_card(session, seen.card.id)
             outlet_id = call.caller.outlet_id
-            stored = await idempotency.stored_result(session, outlet_id, key, change.operation, digest)
+            stored = await idempotency.stored_result(session, outlet_id, key, change.operation, digests)
             if stored:
                 return _replay(stored)
             if _pin_seen(record) != _pin_seen(seen):
@@ -289,7 +289,7 @@ async def _locked_change(
                 if err.attempts_left == 0:  # this failure locked the PIN, or hard-locked it
                     extra["pin_locked"] = "hard" if err.hard else "locked"
             result = await _commit_change(session, call, change, record, decision, before, extra, wrong_pin)
-            await idempotency.remember(session, outlet_id, key, change.operation, digest, result)
+            await idempotency.remember(session, outlet_id, key, change.operation, digests, result)
     except _Refused as refused:
         raise await _refuse(
             store.audit,

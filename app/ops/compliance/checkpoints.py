@@ -20,7 +20,8 @@ import base64
 import binascii
 import hashlib
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -93,11 +94,15 @@ class Checkpoint:
         except (AssertionError, KeyError, TypeError, ValueError):
             raise CheckpointError(f"not a checkpoint of the {FORMAT} format") from None
 
-    def check(self, public_key: Ed25519PublicKey) -> None:
-        """Raise CheckpointError unless `public_key` signed this checkpoint."""
-        if self.key != fingerprint(public_key):
+    def check(self, public_keys: Sequence[Ed25519PublicKey]) -> None:
+        """Raise CheckpointError unless one of `public_keys` (the trusted ones: the current signing
+        key's and those it replaced) signed this checkpoint."""
+        by_fingerprint = {fingerprint(key): key for key in public_keys}
+        public_key = by_fingerprint.get(self.key)
+        if public_key is None:
             raise CheckpointError(
-                f"the checkpoint was signed by key {self.key}, not by {fingerprint(public_key)}"
+                f"the checkpoint was signed by key {self.key}, not by a trusted one "
+                f"({', '.join(by_fingerprint) or 'none given'})"
             )
         try:
             public_key.verify(base64.b64decode(self.signature, validate=True), self.signed_bytes())
@@ -119,6 +124,9 @@ def public_pem(public_key: Ed25519PublicKey) -> str:
     ).decode()
 
 
+_PEM_BLOCK = re.compile(rb"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
+
+
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
     """A public key as `ssc audit public-key` prints it (PEM)."""
     try:
@@ -128,6 +136,15 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise CheckpointError("not an Ed25519 public key")
     return key
+
+
+def load_public_keys(pem: bytes) -> list[Ed25519PublicKey]:
+    """Every public key of a PEM file (`ssc audit public-key` outputs, concatenated): the keys that
+    signed over the years, trusted together."""
+    blocks = _PEM_BLOCK.findall(pem)
+    if not blocks:
+        raise CheckpointError("not a PEM public key")
+    return [load_public_key(block) for block in blocks]
 
 
 class Signer:

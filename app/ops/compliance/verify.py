@@ -13,7 +13,7 @@ sequence order, which names its first break (app/domain/audit_chain.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
@@ -69,13 +69,13 @@ class Verification:
 
 
 def _checked(
-    checkpoint: Checkpoint, public_key: Ed25519PublicKey | None, what: str, found: Verification
+    checkpoint: Checkpoint, public_keys: Sequence[Ed25519PublicKey] | None, what: str, found: Verification
 ) -> bool:
-    if public_key is None:
+    if public_keys is None:
         found.problems.append(f"{what}: no public key to check its signature with (--public-key)")
         return False
     try:
-        checkpoint.check(public_key)
+        checkpoint.check(public_keys)
     except CheckpointError as err:
         found.problems.append(f"{what}: {err}")
         return False
@@ -83,7 +83,7 @@ def _checked(
 
 
 def _archive_starts(
-    connection: Connection, public_key: Ed25519PublicKey | None, found: Verification
+    connection: Connection, public_keys: Sequence[Ed25519PublicKey] | None, found: Verification
 ) -> list[Link]:
     """Where archived chains go on: the newest boundary of each tenant, if its checkpoint is signed."""
     archive, checkpoints = AuditArchive.__table__, AuditCheckpoint.__table__
@@ -97,7 +97,7 @@ def _archive_starts(
         )
         head = next((h for h in signed.heads if h.tenant == row.tenant), None)
         what = f"the archive boundary of {row.tenant} at event {row.seq}"
-        if not _checked(signed, public_key, what, found):
+        if not _checked(signed, public_keys, what, found):
             continue
         if head is None or (head.seq, head.hash) != (row.seq, row.hash):
             found.problems.append(f"{what} is not the one its checkpoint signed")
@@ -156,7 +156,7 @@ def verify_database(
     under: str | None = None,
     anchors: Checkpoint | None = None,
     checkpoint_id: int | None = None,
-    public_key: Ed25519PublicKey | None = None,
+    public_keys: Sequence[Ed25519PublicKey] | None = None,
     progress: Progress | None = None,
     jobs: int = 1,
 ) -> Verification:
@@ -170,14 +170,14 @@ def verify_database(
             if checkpoint_id is not None and checkpoint is None:
                 found.problems.append(f"there is no checkpoint {checkpoint_id}")
             links: list[Link] = []
-            if checkpoint is not None and _checked(checkpoint, public_key, "the checkpoint", found):
+            if checkpoint is not None and _checked(checkpoint, public_keys, "the checkpoint", found):
                 found.checkpoint = checkpoint
                 links = [link for link in checkpoint.links() if (under is None or dom_in(link.tenant, under))]
             elif checkpoint is None:
                 found.notes.append("no checkpoint has been signed yet: `ssc audit checkpoint` signs one")
             starts = [
                 s
-                for s in _archive_starts(connection, public_key, found)
+                for s in _archive_starts(connection, public_keys, found)
                 if (under is None or dom_in(s.tenant, under))
             ]
             started = time.perf_counter()
@@ -220,7 +220,7 @@ def _file_rows(lines: Iterator[bytes], trailer: list[dict], batch: int = 10_000)
 
 
 def _against_seal(
-    walk: ChainWalk, trailer: dict, public_key: Ed25519PublicKey | None, found: Verification
+    walk: ChainWalk, trailer: dict, public_keys: Sequence[Ed25519PublicKey] | None, found: Verification
 ) -> None:
     """The export's own signatures: each chain must end at the sealed head and begin at the signed
     start, and no chain may be there that the seal does not know."""
@@ -232,8 +232,8 @@ def _against_seal(
         return
     found.checkpoint = seal
     if not (
-        _checked(seal, public_key, "the export's seal", found)
-        and _checked(starts, public_key, "the export's starts", found)
+        _checked(seal, public_keys, "the export's seal", found)
+        and _checked(starts, public_keys, "the export's starts", found)
     ):
         return
     broken = {b.tenant for b in found.breaks}
@@ -272,7 +272,7 @@ def verify_file(
     path: Path,
     *,
     anchors: Checkpoint | None = None,
-    public_key: Ed25519PublicKey | None = None,
+    public_keys: Sequence[Ed25519PublicKey] | None = None,
     progress: Progress | None = None,
 ) -> Verification:
     """Walk the chains of an export (`ssc audit export --format jsonl`), without any database: each
@@ -284,7 +284,7 @@ def verify_file(
         header = orjson.loads(next(lines, b"{}"))
         if header.get("format") != EXPORT_FORMAT:
             raise CheckpointError(f"{path} is not an audit export of the {EXPORT_FORMAT} format")
-        outside = anchors is not None and _checked(anchors, public_key, "the checkpoint given", found)
+        outside = anchors is not None and _checked(anchors, public_keys, "the checkpoint given", found)
         walk = ChainWalk(anchors=anchors.links() if outside and anchors else [], trust_first=True)
         trailer: list[dict] = []
         for batch in _file_rows(lines, trailer):
@@ -300,5 +300,5 @@ def verify_file(
     if not trailer:
         found.problems.append("the export has no seal: it was cut short, or its last line removed")
     else:
-        _against_seal(walk, trailer[-1], public_key, found)
+        _against_seal(walk, trailer[-1], public_keys, found)
     return found

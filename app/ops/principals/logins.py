@@ -33,7 +33,7 @@ from app.store.tables import ConsoleSession, LoginFailure, Principal, PrincipalL
 
 PASSWORD_MIN, PASSWORD_MAX = 12, 256
 TOTP_ISSUER = "ssc"
-_TOTP_CONTEXT = b"totp_secret"
+TOTP_CONTEXT = b"totp_secret"
 _HASHER = PasswordHasher()  # argon2id with the library's defaults (RFC 9106's second recommendation)
 # Checked against when the name is unknown, so that an unknown name costs what a wrong password does.
 _NOBODY = _HASHER.hash(secrets.token_urlsafe(16))
@@ -192,9 +192,9 @@ async def enrolment(
         login = await session.get(PrincipalLogin, found.principal_id, with_for_update=True)
         person = await session.get(Principal, found.principal_id)
         if login.totp_secret is None:
-            login.totp_secret = cipher.encrypt(pyotp.random_base32(), context=_TOTP_CONTEXT)
+            login.totp_secret = cipher.encrypt(pyotp.random_base32(), context=TOTP_CONTEXT)
             session.add(login)
-        secret = cipher.decrypt(login.totp_secret, context=_TOTP_CONTEXT)
+        secret = cipher.decrypt(login.totp_secret, context=TOTP_CONTEXT)
     return secret, pyotp.TOTP(secret).provisioning_uri(name=person.name, issuer_name=TOTP_ISSUER)
 
 
@@ -265,7 +265,7 @@ def _accepted_step(cipher: FieldCipher, login: PrincipalLogin, code: str, now: d
     """The 30-second step `code` belongs to, if it is right and newer than the last one used."""
     if login.totp_secret is None or not code.isdigit():
         return None
-    totp = pyotp.TOTP(cipher.decrypt(login.totp_secret, context=_TOTP_CONTEXT))
+    totp = pyotp.TOTP(cipher.decrypt(login.totp_secret, context=TOTP_CONTEXT))
     current = totp.timecode(now)
     for step in (current, current - 1, current + 1):
         if secrets.compare_digest(totp.generate_otp(step), code):

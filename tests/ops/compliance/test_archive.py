@@ -54,7 +54,7 @@ async def test_old_events_move_to_a_file_and_the_chains_verify_across_the_bounda
     # The database goes on from the signed boundary; the file verifies on its own.
     found = verify(db_url)
     assert found.ok and found.events == 15, (found.breaks, found.problems)
-    on_file = verify_file(done.path, public_key=SIGNER.public_key)
+    on_file = verify_file(done.path, public_keys=[SIGNER.public_key])
     assert on_file.ok and on_file.events == 30 and on_file.tenants == 3
     # New events follow the remaining ones, and a second archive takes the next stretch.
     await write_events(sessions, 3)

@@ -29,7 +29,7 @@ def event_index(lines, tenant: str, seq: int) -> int:
 
 
 def check(path, **kw):
-    return verify_file(path, public_key=SIGNER.public_key, **kw)
+    return verify_file(path, public_keys=[SIGNER.public_key], **kw)
 
 
 def breaks(found) -> list[tuple[str, int, str]]:

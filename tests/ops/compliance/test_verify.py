@@ -63,7 +63,7 @@ def tamper(db_url: str, *statements: str) -> None:
 
 
 def verify(db_url, **kw):
-    return verify_database(db_url, public_key=SIGNER.public_key, **kw)
+    return verify_database(db_url, public_keys=[SIGNER.public_key], **kw)
 
 
 def only_break(found) -> tuple[str, int, str]:
@@ -215,7 +215,7 @@ async def test_a_reforged_chain_verifies_alone_but_not_against_its_checkpoint(db
             AuditEvent.__table__.insert(), [{c: getattr(e, c) for c in columns} for e in forged]
         )
     engine.dispose()
-    alone = verify_database(db_url, public_key=None, checkpoint_id=None, anchors=None)
+    alone = verify_database(db_url, public_keys=None, checkpoint_id=None, anchors=None)
     assert alone.breaks == [] and alone.problems[0].startswith("the checkpoint: no public key")
     assert only_break(verify(db_url)) == (GZ, 20, "TRUNCATED")
 
@@ -228,7 +228,7 @@ async def test_a_checkpoint_whose_signature_fails_is_reported(db_url, sessions):
     assert not found.ok and found.breaks == []
     assert found.problems == ["the checkpoint: the checkpoint's signature does not hold: it was altered"]
     other = Signer(secrets.token_bytes(32))
-    assert "was signed by key" in verify_database(db_url, public_key=other.public_key).problems[0]
+    assert "was signed by key" in verify_database(db_url, public_keys=[other.public_key]).problems[0]
 
 
 async def test_memory_stays_flat_whatever_the_number_of_events(db_url, sessions):

@@ -1,0 +1,1 @@
+"""Key rotation: moving the stored personal data to the current keys."""
