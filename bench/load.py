@@ -43,7 +43,7 @@ from bench.admin import SZ  # noqa: E402
 from bench.admin import prepare as place_outlets  # noqa: E402
 from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
 from bench.loadgen import Run, Scenario, require_wrk, run, run_together  # noqa: E402
-from bench.partner import card_status_hash, free_port  # noqa: E402
+from bench.partner import card_status_document, free_port  # noqa: E402
 
 UNLIMITED = "1000000/second"
 START_TIMEOUT_S = 120
@@ -142,7 +142,7 @@ def scenarios(token: str, keys: list[str], cards: list[dict], tag: str) -> tuple
     pairs = [(c["card_number"], c["id_number"]) for c in cards]
     trusted = json.dumps(
         {
-            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": card_status_hash()}},
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": card_status_document().sha256}},
             "variables": {"cardNumber": "%s", "idNumber": "%s"},
         }
     )

@@ -63,11 +63,13 @@ def serve(
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.metrics_dir)
     import uvicorn
 
+    from app.cli.http_protocol import NoDelayHttpToolsProtocol
     from app.logs import log_config
 
     uvicorn.run(
         "app.web:create_app",
         factory=True,
+        http=NoDelayHttpToolsProtocol,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,

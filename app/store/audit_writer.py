@@ -16,7 +16,10 @@ writes themselves):
   waits there. That connection does not checkpoint the WAL on commit (a checkpoint syncs the
   database file, which would stall the loop); the thread checkpoints it between two batches, at
   most once a second.
-- PostgreSQL: in the writer's thread (every statement is a network round trip).
+- PostgreSQL: on an asynchronous connection of the writer's own, awaited in the event loop, which
+  serves other requests during each round trip. (In a thread, every round trip also waited for the
+  GIL, which the loop's thread releases only every 5 ms when busy: batches took tens of ms and every
+  partner call waited for them — `bench/load.py`, 290 cardStatus/s.)
 
 Events that belong to a change do not come here: they are written in the change's own transaction
 (`app.store.audit.append_event`), which takes the same chain locks.
@@ -33,13 +36,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, bindparam, func, insert, select
+import psycopg
+from sqlalchemy import Dialect, Engine, bindparam, insert
 from sqlalchemy.pool import PoolProxiedConnection
 
 from app import metrics
 from app.domain.audit_chain import GENESIS_HASH
 from app.store.audit import CHAIN_HEAD, chain_lock_key, event_row
-from app.store.db import SQLITE_WAL_SIZE_LIMIT, make_sync_engine
+from app.store.db import SQLITE_WAL_SIZE_LIMIT, driver_target, make_sync_engine
 from app.store.driver_sql import DriverSQL
 from app.store.tables import AuditEvent
 
@@ -61,7 +65,6 @@ class _Statements:
 
     head: DriverSQL
     insert: DriverSQL
-    lock: DriverSQL
     convert: dict[str, Any]
 
     @classmethod
@@ -73,24 +76,20 @@ class _Statements:
                 insert(AuditEvent.__table__).values({c.name: bindparam(c.name) for c in _COLUMNS}),
                 dialect,
             ),
-            lock=DriverSQL.compile(
-                select(func.pg_advisory_xact_lock(func.hashtext(bindparam("k")))), dialect
-            ),
             convert={name: p for name, p in processors.items() if p is not None},
         )
 
-    def append(self, cursor, events: list[Event], *, advisory_locks: bool) -> None:
-        """Lock the chains (PostgreSQL; SQLite's caller holds the write lock), read their heads and
-        insert the events, in the transaction the caller commits."""
-        tenants = sorted({tenant for tenant, _ in events})  # a fixed order: no lock-order deadlock
-        if advisory_locks:
-            for tenant in tenants:
-                cursor.execute(self.lock.sql, self.lock.params({"k": chain_lock_key(tenant)}))
+    def append(self, cursor, events: list[Event]) -> None:
+        """Read the chains' heads and insert the events, in the transaction the caller commits (and
+        whose write lock it holds: SQLite)."""
         heads = {}
-        for tenant in tenants:
+        for tenant in sorted({tenant for tenant, _ in events}):
             cursor.execute(self.head.sql, self.head.params({"tenant": tenant}))
-            last = cursor.fetchone()
-            heads[tenant] = (last[0], last[1]) if last else (0, GENESIS_HASH)
+            heads[tenant] = _head(cursor.fetchone())
+        cursor.executemany(self.insert.sql, self.rows(events, heads))
+
+    def rows(self, events: list[Event], heads: dict[str, tuple[int, str]]) -> list:
+        """The insert's parameters for `events`, chained from `heads` (each tenant's last seq and hash)."""
         rows = []
         for tenant, fields in events:
             row = event_row(tenant, heads[tenant], **fields)
@@ -98,7 +97,11 @@ class _Statements:
             for name, convert in self.convert.items():
                 row[name] = convert(row[name])
             rows.append(self.insert.params(row))
-        cursor.executemany(self.insert.sql, rows)
+        return rows
+
+
+def _head(last) -> tuple[int, str]:
+    return (last[0], last[1]) if last else (0, GENESIS_HASH)
 
 
 class _InLoopSQLite:
@@ -119,7 +122,7 @@ class _InLoopSQLite:
                 return False
             raise
         try:
-            self.statements.append(connection.cursor(), events, advisory_locks=False)
+            self.statements.append(connection.cursor(), events)
             connection.execute("COMMIT")
         except BaseException:
             # Roll back first: a close alone is deferred while a failed statement is still alive,
@@ -145,22 +148,73 @@ class _InLoopSQLite:
             self._connection = None
 
 
+# The chains' advisory locks (those app.store.audit takes in a change's transaction), in the order
+# given: sorted tenants, so that two writers never wait on each other in a circle.
+_LOCK_CHAINS = (
+    "select pg_advisory_xact_lock(hashtext(k)) from unnest(%s::text[]) with ordinality as t(k, n) order by n"
+)
+_CHAIN_HEADS = (
+    "select t.tenant, h.seq, h.hash from unnest(%s::text[]) as t(tenant) left join lateral"
+    " (select e.seq, e.hash from audit_event e where e.tenant = t.tenant order by e.seq desc limit 1) as h"
+    " on true"
+)
+
+
+class _InLoopPostgres:
+    """PostgreSQL: the writer's own asynchronous connection (psycopg's, without SQLAlchemy), in
+    pipeline mode: a batch costs two round trips whatever its tenants (begin, lock the chains and read
+    their heads; insert and commit). Each round trip waits for the event loop's turn, which under load
+    is milliseconds: a statement at a time (lock, head, per tenant) made a batch take 15 ms."""
+
+    def __init__(self, url: str, statements: _Statements) -> None:
+        self.url = url  # a libpq URL
+        self.statements = statements
+        self._connection: psycopg.AsyncConnection | None = None
+
+    async def write(self, events: list[Event]) -> None:
+        connection = self._connection or await self._open()
+        tenants = sorted({tenant for tenant, _ in events})
+        try:
+            async with connection.pipeline(), connection.transaction():
+                await connection.execute(_LOCK_CHAINS, ([chain_lock_key(t) for t in tenants],))
+                found = await (await connection.execute(_CHAIN_HEADS, (tenants,))).fetchall()
+                heads = {
+                    tenant: _head((seq, hash_) if seq is not None else None) for tenant, seq, hash_ in found
+                }
+                await connection.cursor().executemany(
+                    self.statements.insert.sql, self.statements.rows(events, heads)
+                )
+        except BaseException:
+            # After a failure the connection's state is unknown (broken, mid-transaction): the next
+            # batch starts on a new one.
+            await self.close()
+            raise
+
+    async def _open(self) -> psycopg.AsyncConnection:
+        self._connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        return self._connection
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
 class _Threaded:
-    """The writer thread's connection (any dialect): waits for locks, checkpoints SQLite's WAL."""
+    """SQLite: the writer thread's connection, which waits for the write lock and checkpoints the WAL."""
 
     def __init__(self, engine: Engine, statements: _Statements) -> None:
         self.engine = engine
         self.statements = statements
-        self.sqlite = engine.dialect.name == "sqlite"
         self._connection: PoolProxiedConnection | None = None
 
     def write(self, events: list[Event]) -> None:
         connection = self._connection or self._open()
         try:
             cursor = connection.cursor()
-            if self.sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
-            self.statements.append(cursor, events, advisory_locks=not self.sqlite)
+            cursor.execute("BEGIN IMMEDIATE")
+            self.statements.append(cursor, events)
             connection.commit()
             cursor.close()
         except BaseException:
@@ -175,9 +229,8 @@ class _Threaded:
 
     def _open(self) -> PoolProxiedConnection:
         connection = self.engine.raw_connection()
-        if self.sqlite:
-            # Transactions are begun explicitly (BEGIN IMMEDIATE), not by the driver.
-            connection.driver_connection.isolation_level = None
+        # Transactions are begun explicitly (BEGIN IMMEDIATE), not by the driver.
+        connection.driver_connection.isolation_level = None
         self._connection = connection
         return connection
 
@@ -200,14 +253,20 @@ class AuditWriter:
     """`await writer.append(tenant, actor=..., action=..., ...)` returns once the event is committed."""
 
     def __init__(self, database_url: str, *, checkpoint_interval: float = CHECKPOINT_INTERVAL_S) -> None:
+        # SQLite: the writer thread's connections; PostgreSQL: only the dialect the SQL is compiled for.
         self._engine = make_sync_engine(database_url)
         self._checkpoint_interval = checkpoint_interval
         statements = _Statements.of(self._engine.dialect)
-        self._threaded = _Threaded(self._engine, statements)
-        self._in_loop = (
-            _InLoopSQLite(self._engine.url.database, statements) if self._threaded.sqlite else None
-        )
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssc-audit")
+        self._postgres: _InLoopPostgres | None = None
+        self._in_loop: _InLoopSQLite | None = None
+        self._threaded: _Threaded | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if self._engine.dialect.name == "postgresql":
+            self._postgres = _InLoopPostgres(driver_target(database_url)[1], statements)
+        else:
+            self._in_loop = _InLoopSQLite(self._engine.url.database, statements)
+            self._threaded = _Threaded(self._engine, statements)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssc-audit")
         self._checkpointed_at = time.monotonic()
         self._unchecked_commits = False
         self._pending: list[Pending] = []
@@ -231,10 +290,12 @@ class AuditWriter:
             self._closing = True
             self._wake.set()
             await self._task
-        if self._in_loop is not None:
+        if self._postgres is not None:
+            await self._postgres.close()
+        else:
             self._in_loop.close()
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._threaded.close)
-        self._thread.shutdown()
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._threaded.close)
+            self._thread.shutdown()
         self._engine.dispose()
 
     async def _run(self) -> None:
@@ -253,7 +314,9 @@ class AuditWriter:
         metrics.AUDIT_BATCH.observe(len(batch))
         started = time.perf_counter()
         try:
-            if self._in_loop is not None and self._in_loop.try_write(events):
+            if self._postgres is not None:
+                await self._postgres.write(events)
+            elif self._in_loop.try_write(events):
                 self._unchecked_commits = True
             else:
                 await asyncio.get_running_loop().run_in_executor(self._thread, self._threaded.write, events)

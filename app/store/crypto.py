@@ -8,8 +8,8 @@ number (an 18-character ID has far too little entropy for a plain hash).
 
 Keys rotate without downtime (docs/operations.md, Key rotation): a cipher also holds the keys being
 retired. It always encrypts and hashes with the current keys; it decrypts with whichever of its
-data keys sealed a value, and a lookup tries the previous lookup key's hash too while `ssc keys
-rewrap` moves the stored values to the current keys.
+data keys sealed a value, and a lookup tries the previous lookup key's hash too while `ssc
+key-rotation rewrap` moves the stored values to the current keys.
 """
 
 from __future__ import annotations
@@ -71,13 +71,7 @@ class FieldCipher:
     def __reduce__(self):
         # A process pool's initializer hands the cipher to its workers (bulk card imports): the keys
         # travel over the pool's own pipe to a child process, nowhere else.
-        data_key, lookup_key, previous_data_keys, previous_lookup_key = self._keys
-        return _rebuilt, (data_key, lookup_key, previous_data_keys, previous_lookup_key)
-
-    @property
-    def rotating(self) -> bool:
-        """Keys being retired are configured: stored values may still be under them."""
-        return bool(self._retired) or self._previous_hmac is not None
+        return _rebuilt, self._keys
 
     def encrypt(self, plaintext: str, *, context: bytes) -> bytes:
         """`context` (e.g. b"id_number") is bound as associated data: a ciphertext moved to another

@@ -69,10 +69,18 @@ def make_sync_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
+# A worker's PostgreSQL connections for its requests: enough to keep one per request in flight under
+# a partner load (16 at once in bench/load.py) without opening and closing connections past the pool
+# (SQLAlchemy's default of 5 did: a connection set up and torn down per overflowing request).
+PG_POOL_SIZE = 20
+PG_POOL_OVERFLOW = 10
+
+
 def make_async_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         _prepare_sqlite_file(url)
-    engine = create_async_engine(_driver_url(url, asynchronous=True), echo=echo)
+    pool = {} if is_sqlite(url) else {"pool_size": PG_POOL_SIZE, "max_overflow": PG_POOL_OVERFLOW}
+    engine = create_async_engine(_driver_url(url, asynchronous=True), echo=echo, **pool)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
