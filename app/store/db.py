@@ -69,10 +69,10 @@ def make_sync_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
-# A worker's PostgreSQL connections for its requests: enough to keep one per request in flight under
-# a partner load (16 at once in bench/load.py) without opening and closing connections past the pool
-# (SQLAlchemy's default of 5 did: a connection set up and torn down per overflowing request).
-PG_POOL_SIZE = 20
+# A worker's PostgreSQL connections for its use cases (partners' card reads have their own:
+# app.store.point_reads): kept open past SQLAlchemy's default of 5, which under load set up and tore
+# down a connection for every request beyond it.
+PG_POOL_SIZE = 10
 PG_POOL_OVERFLOW = 10
 
 

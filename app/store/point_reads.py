@@ -3,7 +3,9 @@
 On SQLite the read runs on a connection of the worker's own, right in the event loop: in WAL mode a
 reader never waits for the writer, an indexed point read takes ~10 µs, and handing it to a thread
 (aiosqlite) costs ~250 µs of hops and wake-ups — more than everything else the call does. On
-PostgreSQL every read is a network round trip, so it stays asynchronous on the app's engine.
+PostgreSQL every read is a network round trip, so it stays asynchronous, on a pool of its own whose
+connections are in autocommit: one round trip a read. (Through the app's engine a read was three:
+BEGIN, the query, and the ROLLBACK that resets a connection returned to the pool.)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Dialect, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import Select
 
 from app.store.driver_sql import DriverSQL
@@ -22,6 +24,9 @@ from app.store.driver_sql import DriverSQL
 # A WAL reader only waits while another connection recovers the WAL after a crash: rare and short,
 # and the wait blocks the worker's loop, so it is bounded tighter than a writer's.
 READER_BUSY_TIMEOUT_MS = 2_000
+# PostgreSQL: the reads' own connections, beside the app's pool (app.store.db).
+READ_POOL_SIZE = 10
+READ_POOL_OVERFLOW = 10
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,25 @@ class PointReader:
         self._sqlite = engine.dialect.name == "sqlite"
         self._prepared: dict[Select, _Prepared] = {}
         self._connection: sqlite3.Connection | None = None
+        self._autocommit: AsyncEngine | None = (
+            None
+            if self._sqlite
+            else create_async_engine(
+                engine.url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=READ_POOL_SIZE,
+                max_overflow=READ_POOL_OVERFLOW,
+            )
+        )
 
     async def all(self, statement: Select, values: Mapping[str, Any]) -> Sequence[tuple]:
-        if not self._sqlite:
-            async with self.engine.connect() as connection:
-                return (await connection.execute(statement, values)).all()
         prepared = self._prepared.get(statement)
         if prepared is None:
             prepared = self._prepared[statement] = _Prepared.of(statement, self.engine.dialect)
+        if self._autocommit is not None:
+            async with self._autocommit.connect() as connection:
+                result = await connection.exec_driver_sql(prepared.sql.sql, prepared.sql.params(values))
+                return [prepared.row(tuple(raw)) for raw in result.all()]
         cursor = self._sqlite_connection().execute(prepared.sql.sql, prepared.sql.params(values))
         return [prepared.row(raw) for raw in cursor.fetchall()]
 
@@ -78,7 +94,9 @@ class PointReader:
             self._connection.execute("PRAGMA query_only=ON")
         return self._connection
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        if self._autocommit is not None:
+            await self._autocommit.dispose()

@@ -21,6 +21,9 @@ from app.store.tables import AuditEvent, Outlet
 from tests.procsrv import worker
 
 SECONDS = 6
+# On a machine busy with other tests, the load goes on past SECONDS until it is enough to say anything.
+MAX_SECONDS = 30
+MIN_OUTLETS, MIN_PARTNER_CALLS = 20, 100
 NANSHAN = "cn/440000/440300/440305"  # Shenzhen grants by one person: a grant is in force at once
 CREATE = """mutation($id: String!) { createOutlet(input: {id: $id, tenant: "cn/440000/440300/440305",
   kind: "hrss_hall", name: "压力测试网点"}) { outlet { id } } }"""
@@ -49,7 +52,7 @@ async def test_two_workers_on_one_file_never_show_a_locked_database(world, sessi
     numbers = itertools.count()
     problems: list[str] = []
     created: list[str] = []
-    calls = itertools.count()
+    answered_partner_calls: list[int] = []
     with worker(
         db_url,
         key_file,
@@ -58,7 +61,12 @@ async def test_two_workers_on_one_file_never_show_a_locked_database(world, sessi
         partner_rate_limit="100000/second",
         partner_rate_limit_max="100000/second",
     ) as base:
-        deadline = time.monotonic() + SECONDS
+        began = time.monotonic()
+
+        def going() -> bool:
+            elapsed = time.monotonic() - began
+            enough = len(created) >= MIN_OUTLETS and len(answered_partner_calls) >= MIN_PARTNER_CALLS
+            return elapsed < SECONDS or (not enough and elapsed < MAX_SECONDS)
 
         def answer(response: httpx.Response) -> dict:
             body = response.json()
@@ -70,7 +78,7 @@ async def test_two_workers_on_one_file_never_show_a_locked_database(world, sessi
 
         def administrator() -> None:
             with httpx.Client(base_url=base, timeout=30, headers={"authorization": f"Bearer {token}"}) as c:
-                while time.monotonic() < deadline:
+                while going():
                     outlet_id = f"sz-load-{next(numbers)}"
                     made = answer(c.post("/graphql", json={"query": CREATE, "variables": {"id": outlet_id}}))
                     if made.get("data") and made["data"]["createOutlet"]:
@@ -80,9 +88,9 @@ async def test_two_workers_on_one_file_never_show_a_locked_database(world, sessi
         def partner() -> None:
             asked = {"c": card.card_number, "i": card.id_number, "p": started.service}
             with httpx.Client(base_url=base, timeout=30, headers={"x-api-key": started.key.key}) as c:
-                while time.monotonic() < deadline:
+                while going():
                     answer(c.post("/graphql", json={"query": STATUS, "variables": asked}))
-                    next(calls)
+                    answered_partner_calls.append(1)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             for future in [pool.submit(administrator) for _ in range(3)] + [
@@ -90,9 +98,11 @@ async def test_two_workers_on_one_file_never_show_a_locked_database(world, sessi
             ]:
                 future.result()
     assert not problems, f"{len(problems)} calls saw the database: {sorted(set(problems))[:5]}"
-    partner_calls = next(calls)
-    print(f"{len(created)} outlets created and granted, {partner_calls} partner calls in {SECONDS} s")
-    assert len(created) >= 20 and partner_calls >= 100, "too little load to say anything"
+    partner_calls, seconds = len(answered_partner_calls), time.monotonic() - began
+    print(f"{len(created)} outlets created and granted, {partner_calls} partner calls in {seconds:.0f} s")
+    assert len(created) >= MIN_OUTLETS and partner_calls >= MIN_PARTNER_CALLS, (
+        "too little load to say anything"
+    )
     async with sessions() as session:
         stored = set((await session.exec(select(Outlet.id).where(Outlet.id.like("sz-load-%")))).all())
         creations = select(AuditEvent.target_id).where(AuditEvent.action == "outlet.create")

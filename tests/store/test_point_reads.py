@@ -35,4 +35,4 @@ async def test_reads_see_each_commit_and_type_timestamps_like_the_orm(sessions, 
         assert await reader.all(BY_ID, {"id": issued.key_id + 1}) == []
         assert expires_at - revoked > timedelta(days=29)
     finally:
-        reader.close()
+        await reader.close()

@@ -29,4 +29,4 @@ class CardStore:
 
     async def close(self) -> None:
         await self.audit.close()
-        self.reader.close()
+        await self.reader.close()

@@ -223,15 +223,18 @@ async def test_another_workers_revocation_reaches_this_one_within_the_cache_time
     created = await new_key(api)
     key, key_id = created["key"], created["partnerKey"]["id"]
     reader = PointReader(sessions.kw["bind"])
-    assert (await authenticate_partner(reader, key)).key_id == key_id
-    async with sessions() as session, session.begin():
-        await session.exec(
-            update(PartnerKey).where(PartnerKey.id == key_id).values(revoked_at=datetime.now(UTC))
-        )
-    assert (await authenticate_partner(reader, key)).key_id == key_id  # still trusted from the cache
-    await asyncio.sleep(CACHE_S)
-    with pytest.raises(OpsError) as refused:
-        await authenticate_partner(reader, key)
+    try:
+        assert (await authenticate_partner(reader, key)).key_id == key_id
+        async with sessions() as session, session.begin():
+            await session.exec(
+                update(PartnerKey).where(PartnerKey.id == key_id).values(revoked_at=datetime.now(UTC))
+            )
+        assert (await authenticate_partner(reader, key)).key_id == key_id  # still trusted from the cache
+        await asyncio.sleep(CACHE_S)
+        with pytest.raises(OpsError) as refused:
+            await authenticate_partner(reader, key)
+    finally:
+        await reader.close()
     assert refused.value.code == "UNAUTHENTICATED"
 
 

@@ -102,7 +102,7 @@ async def _found(db_url: str, cipher: FieldCipher, cards: list) -> int:
             found += (await find_card(store, presented)) is not None
         return found
     finally:
-        store.reader.close()
+        await store.reader.close()
         await engine.dispose()
 
 
