@@ -41,11 +41,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.admin import SZ  # noqa: E402
 from bench.admin import prepare as place_outlets  # noqa: E402
+from bench.cpu import CpuWatch, named, process_tree  # noqa: E402
 from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
 from bench.loadgen import Run, Scenario, require_wrk, run, run_together  # noqa: E402
 from bench.partner import card_status_document, free_port  # noqa: E402
 
 UNLIMITED = "1000000/second"
+# All cores this busy (server, database and wrk together): the machine, not the server, set the pace.
+SATURATED_SHARE = 0.9
 START_TIMEOUT_S = 120
 PINS = ("258147", "369258", "147036", "802461", "531864")
 PAGE = (
@@ -183,6 +186,8 @@ def main() -> None:
     require_wrk()
     counts = [int(n) for n in args.workers.split(",")]
     results: dict[int, dict] = {}
+    cores: dict[Run, dict[str, float]] = {}  # cores each group used during a cardStatus-alone run
+    usage: dict[int, dict[str, float]] = {}  # ... during the median one, per worker count
     with (
         tempfile.TemporaryDirectory(prefix="ssc-load-") as tmp,
         bench_database(args.database_url, Path(tmp), "load") as url,
@@ -204,16 +209,26 @@ def main() -> None:
                     alone, mix = scenarios(token, keys, cards, f"ld-w{workers}-r{n}")
                     if n == 0:
                         run(base, workdir, alone, 2)  # warm up every worker
+                    watch = CpuWatch({"server": process_tree(server.pid), "postgresql": named("postgres")})
+                    watch.start()
                     alone_runs.append(run(base, workdir, alone, args.seconds))
+                    cores[alone_runs[-1]] = watch.stop()
                     for r in run_together(base, workdir, mix, args.seconds):
                         mixed_runs.setdefault(r.name, []).append(r)
             finally:
                 server.terminate()
                 server.wait(timeout=60)
+            usage[workers] = cores[median_run(alone_runs)]
             results[workers] = {
                 "card_status_alone": median_run(alone_runs),
                 **{name: median_run(runs) for name, runs in mixed_runs.items()},
             }
+            used, wrk = usage[workers], results[workers]["card_status_alone"].generator_cpu_share
+            print(
+                f"{workers} worker(s), cardStatus alone: server {used['server']:.2f} cores, PostgreSQL "
+                f"{used['postgresql']:.2f}, wrk {wrk:.2f} of {os.cpu_count()}",
+                file=sys.stderr,
+            )
             for name, r in results[workers].items():
                 print(
                     f"{workers} worker(s) {name}: {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
@@ -227,6 +242,14 @@ def main() -> None:
             name: {"rps": round(r.rps), "p50_ms": round(r.p50_ms, 2), "p99_ms": round(r.p99_ms, 2)}
             for name, r in found.items()
         }
+    figures["cores_used_card_status_alone"] = {
+        f"workers_{w}": {
+            **{k: round(v, 2) for k, v in used.items()},
+            "wrk": round(results[w]["card_status_alone"].generator_cpu_share, 2),
+        }
+        for w, used in usage.items()
+    }
+    figures["machine_cores"] = os.cpu_count()
     figures["errors"] = sum(r.errors for found in results.values() for r in found.values())
     bound = sorted(
         {f"{w}:{r.name}" for w, found in results.items() for r in found.values() if r.generator_bound}
@@ -234,10 +257,23 @@ def main() -> None:
     if bound:
         figures["generator_bound"] = bound
         print(f"no ratios: the load generator was the bottleneck in {', '.join(bound)}", file=sys.stderr)
-    elif 1 in results:
+    saturated = [
+        w
+        for w, used in usage.items()
+        if sum(used.values()) + results[w]["card_status_alone"].generator_cpu_share
+        >= SATURATED_SHARE * (os.cpu_count() or 1)
+    ]
+    if saturated:
+        # More workers cannot run faster when the cores are all busy (the database and the load
+        # generator on the same machine): a ratio would measure the machine, not the server.
+        figures["machine_saturated_at_workers"] = saturated
+        print(f"the machine's cores were all busy with {saturated} worker(s)", file=sys.stderr)
+    if not bound and 1 in results:
         one = results[1]["card_status_alone"].rps
         figures["card_status_scaling"] = {
-            f"{w}_to_1": round(found["card_status_alone"].rps / one, 2)
+            f"{w}_to_1": "machine saturated"
+            if w in saturated
+            else round(found["card_status_alone"].rps / one, 2)
             for w, found in results.items()
             if w != 1
         }

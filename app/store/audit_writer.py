@@ -17,9 +17,10 @@ writes themselves):
   database file, which would stall the loop); the thread checkpoints it between two batches, at
   most once a second.
 - PostgreSQL: on an asynchronous connection of the writer's own, awaited in the event loop, which
-  serves other requests during each round trip. (In a thread, every round trip also waited for the
-  GIL, which the loop's thread releases only every 5 ms when busy: batches took tens of ms and every
-  partner call waited for them — `bench/load.py`, 290 cardStatus/s.)
+  serves other requests during each round trip, in pipeline mode (`_InLoopPostgres`). In a thread,
+  each round trip also had to win the GIL back from the busy loop thread, and every partner call
+  waited for the batch: 290 cardStatus/s on one worker (`bench/load.py`), 660 in the loop with a
+  statement at a time, 1,300 pipelined (with the card reads' own pool, app/store/point_reads.py).
 
 Events that belong to a change do not come here: they are written in the change's own transaction
 (`app.store.audit.append_event`), which takes the same chain locks.
