@@ -1,7 +1,8 @@
 """Mixed workload benchmark (issue 16): partners and administrators at once, at 1, 2 and 4 workers.
 
     python bench/load.py [--workers 1,2,4] [--seconds 10] [--rounds 3] [--cards 200000]
-                         [--outlets 20000] [--database-url postgresql://postgres@127.0.0.1:5432/test]
+                         [--outlets 20000] [--connections 16]
+                         [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
 Prepares a fresh database (a SQLite file, or a database of its own on the PostgreSQL server named):
 the demo tenants, N grassroots platforms in Shenzhen (bench/admin.py's placement) and a Shenzhen
@@ -9,7 +10,7 @@ city administrator; N cards imported from a generated CSV; kind grants letting G
 platforms answer inquiries and reset passwords; partner keys on two platforms. Then, for each
 worker count, `ssc serve --workers N` (the real command) on 127.0.0.1 and, for --rounds rounds:
 
-- `cardStatus` alone (the trusted document by hash, 16 connections): the scaling figure;
+- `cardStatus` alone (the trusted document by hash, --connections, 16 by default): the scaling figure;
 - the mix, each operation its own `wrk` at once (bench/loadgen.py): `cardStatus` by hash (8
   connections), `myPermissions` (1), `resetPassword` with a fresh idempotency key each (1), a page of
   20 outlets with their grants for the administrator (1), `createOutlet` (1, a new outlet each).
@@ -141,7 +142,9 @@ def serve(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen, str]
     return server, base
 
 
-def scenarios(token: str, keys: list[str], cards: list[dict], tag: str) -> tuple[Scenario, list[Scenario]]:
+def scenarios(
+    token: str, keys: list[str], cards: list[dict], tag: str, connections: int = 16
+) -> tuple[Scenario, list[Scenario]]:
     pairs = [(c["card_number"], c["id_number"]) for c in cards]
     trusted = json.dumps(
         {
@@ -155,7 +158,7 @@ def scenarios(token: str, keys: list[str], cards: list[dict], tag: str) -> tuple
     reset_body = json.dumps(
         {"query": RESET, "variables": {"c": "%s", "i": "%s", "p": "%s", "k": f"{tag}-$N"}}
     )
-    alone = Scenario("card_status", "/graphql", trusted, pairs, partner, 16)
+    alone = Scenario("card_status", "/graphql", trusted, pairs, partner, connections)
     mix = [
         Scenario("card_status", "/graphql", trusted, pairs, partner, 8),
         Scenario(
@@ -181,6 +184,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cards", type=int, default=200_000)
     parser.add_argument("--outlets", type=int, default=20_000)
+    parser.add_argument("--connections", type=int, default=16, help="of cardStatus alone")
     parser.add_argument("--database-url", help=DATABASE_URL_HELP)
     args = parser.parse_args()
     require_wrk()
@@ -206,7 +210,7 @@ def main() -> None:
                 alone_runs: list[Run] = []
                 mixed_runs: dict[str, list[Run]] = {}
                 for n in range(args.rounds):
-                    alone, mix = scenarios(token, keys, cards, f"ld-w{workers}-r{n}")
+                    alone, mix = scenarios(token, keys, cards, f"ld-w{workers}-r{n}", args.connections)
                     if n == 0:
                         run(base, workdir, alone, 2)  # warm up every worker
                     watch = CpuWatch({"server": process_tree(server.pid), "postgresql": named("postgres")})
