@@ -55,6 +55,22 @@ log = logging.getLogger("ssc.web")
 EXPLORER_PAGE = (Path(__file__).resolve().parent / "graphql" / "explorer.html").read_text(encoding="utf-8")
 # graphql-core's hint in validation and coercion errors: " Did you mean 'a', 'b', or 'c'?"
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+# A GraphQL string literal's escape for U+0000 (\u0000 or \u{0}): see `_holds_nul`.
+_NUL_ESCAPE = re.compile(r"\\u(?:0000|\{0+\})")
+NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
+
+
+def _holds_nul(value: object) -> bool:
+    """Whether a variable's value holds U+0000 anywhere. No field of the platform takes it, and
+    PostgreSQL refuses it in any text, even only compared (the fuzzer's INTERNAL in createPartnerKey):
+    refused at the door, for every field at once."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 OUTCOME = "ssc.outcome"
 
 
@@ -128,6 +144,8 @@ class GraphQLApp(GraphQL):
         data = await super().parse_http_body(request_adapter)
         if isinstance(data, list):  # a batch: refused by strawberry's own check before this
             return data
+        if _holds_nul(data.variables) or (isinstance(data.query, str) and _NUL_ESCAPE.search(data.query)):
+            raise HTTPException(400, NUL_MESSAGE)
         persisted = (data.extensions or {}).get("persistedQuery")
         if persisted is not None:
             sha256 = persisted.get("sha256Hash") if isinstance(persisted, dict) else None

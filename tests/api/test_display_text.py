@@ -2,7 +2,7 @@
 
 The security review (issue 11, item 12) got INTERNAL from a lone UTF-16 surrogate in a name, and
 had zero-width-only names, right-to-left overrides, NUL, newlines and ANSI escapes accepted in
-outlet names, display names and document references.
+outlet names, display names and document references. NUL is refused at the door for every field.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ HOSTILE = [
     "\u200b\u200b",  # zero-width spaces only
     "\u200d",  # a zero-width joiner alone
     "天河\u202e厅务服",  # a right-to-left override
-    "天河\x00厅",  # NUL
     "天河\n厅",  # a newline (log and CSV injection)
     "\x1b[31m天河厅\x1b[0m",  # ANSI colour escapes
     "\ufeff天河厅",  # a byte order mark
@@ -57,6 +56,34 @@ async def test_display_names_document_references_and_reasons_refuse_them_too(api
     async with sessions() as session:
         assert (await session.exec(select(Principal).where(Principal.name == "li.na"))).first() is None
         assert (await session.exec(select(Grant))).all() == []
+
+
+CREATE_KEY = "mutation($i: CreatePartnerKeyInput!) { createPartnerKey(input: $i) { prefix } }"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (CREATE_OUTLET, {"i": {**OUTLET, "name": "天河\x00厅"}}),
+        (
+            CREATE_PRINCIPAL,
+            {"i": {"name": "li.na", "tenant": TH, "role": "operator", "displayName": "李\x00娜"}},
+        ),
+        # The fuzzer's finding: PostgreSQL could not even look the outlet up (INTERNAL).
+        (CREATE_KEY, {"i": {"outletId": "gz\x00th", "days": 30}}),
+        ('mutation { createPartnerKey(input: {outletId: "gz\\u0000th", days: 30}) { prefix } }', None),
+        ('mutation { createPartnerKey(input: {outletId: "gz\\u{0}th", days: 30}) { prefix } }', None),
+    ],
+)
+async def test_nul_anywhere_is_refused_at_the_door_and_nothing_is_written(api, sessions, query, variables):
+    """U+0000 is no part of any text the platform takes, and PostgreSQL refuses it even in a
+    comparison: refused before anything runs, for every field, in a variable or a literal."""
+    before = await db_state(sessions)
+    response = await api.post(query, variables, who="gz_admin")
+    body = response.json()
+    assert response.status_code == 400 and error_code(body) == "BAD_INPUT", body
+    assert "NUL" in body["errors"][0]["message"]
+    assert_nothing_written(before, await db_state(sessions))
 
 
 async def test_chinese_text_and_punctuation_pass_and_are_stored_as_nfc(api, sessions):
