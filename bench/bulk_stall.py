@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench.admin import SZ  # noqa: E402
 from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
 from bench.load import prepare, scenarios, serve  # noqa: E402
-from bench.loadgen import Run, finish, require_wrk, start  # noqa: E402
+from bench.loadgen import finish, median_run, require_wrk, start  # noqa: E402
 
 BULK_AFTER_S = 2
 BULK = "mutation($i: BulkGrantInput!) { bulkGrant(input: $i) { count state firstGrantId lastGrantId } }"
@@ -82,10 +82,6 @@ async def revoke_grants(url: str, first: int, last: int) -> None:
         await engine.dispose()
 
 
-def median_run(runs: list[Run]) -> Run:
-    return sorted(runs, key=lambda r: r.p99_ms)[len(runs) // 2]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outlets", type=int, default=100_000)
@@ -130,7 +126,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=60)
         database = backend(url)
-    q, b = median_run(quiet), median_run(busy)
+    q, b = median_run(quiet, by="p99_ms"), median_run(busy, by="p99_ms")
     figures = {
         "database": database,
         "outlets": args.outlets,

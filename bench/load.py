@@ -44,7 +44,7 @@ from bench.admin import SZ  # noqa: E402
 from bench.admin import prepare as place_outlets  # noqa: E402
 from bench.cpu import CpuWatch, named, process_tree  # noqa: E402
 from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
-from bench.loadgen import Run, Scenario, require_wrk, run, run_together  # noqa: E402
+from bench.loadgen import Run, Scenario, median_run, require_wrk, run, run_together  # noqa: E402
 from bench.partner import card_status_document, free_port  # noqa: E402
 
 UNLIMITED = "1000000/second"
@@ -171,10 +171,6 @@ def scenarios(
         Scenario("create_outlet", "/graphql", json.dumps({"query": CREATE % tag}), [()], admin, 1),
     ]
     return alone, mix
-
-
-def median_run(runs: list[Run]) -> Run:
-    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
 
 
 def main() -> None:

@@ -84,6 +84,11 @@ class Run:
         return self.generator_cpu_share >= GENERATOR_BOUND_SHARE
 
 
+def median_run(runs: Sequence[Run], by: str = "rps") -> Run:
+    """The round with the median `by` (req/s by default); its other figures come with it."""
+    return sorted(runs, key=lambda r: getattr(r, by))[len(runs) // 2]
+
+
 def lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

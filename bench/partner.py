@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
-from bench.loadgen import Run, Scenario, require_wrk, run  # noqa: E402
+from bench.loadgen import Run, Scenario, median_run, require_wrk, run  # noqa: E402
 
 OUTLET = "gz-th-wushan"
 START_TIMEOUT_S = 60
@@ -239,11 +239,6 @@ def main() -> None:
             "trusted_ratio_to_trivial": round(results["card_status_trusted"].rps / trivial, 3),
         }
     print(json.dumps(figures))
-
-
-def median_run(runs: list[Run]) -> Run:
-    """The round with the median throughput (its latencies and generator load come with it)."""
-    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
 
 
 if __name__ == "__main__":
