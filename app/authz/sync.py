@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -26,7 +26,7 @@ from app.store.policy import (
     NOTIFY_CHANNEL,
     Change,
     changes_after,
-    collect_changes,
+    keep_committed,
     last_change_id,
     stream_lines,
 )
@@ -71,6 +71,7 @@ class PolicyTailer:
         self._tasks: list[asyncio.Task] = []
         # One catch-up at a time (the tailer's own and those of requests): each change applied once.
         self._applying = asyncio.Lock()
+        self._committed_here = keep_committed(sessions.kw["bind"])
         self.loaded = False
 
     async def load(self) -> int:
@@ -95,33 +96,33 @@ class PolicyTailer:
         """The last change this worker has applied."""
         return self.last_id
 
-    async def catch_up(self, own: Sequence[Change] = ()) -> int:
+    async def catch_up(self) -> int:
         """Apply every change committed since the last one seen; returns how many.
 
-        `own` are changes this worker's request committed itself (in id order): they are applied from
-        memory, and only the entries around them (other workers' changes) are read from the log."""
+        What this worker committed itself is applied from memory (`keep_committed`); only the entries
+        around it (other workers' changes) are read from the log."""
         async with self._applying:
             applied = 0
-            for change in (c for c in own if c.id > self.last_id):
-                applied += await self._read_through(before=change.id)
-                self._apply(change)
-                self.last_id = change.id
-                applied += 1
-                if applied % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)  # see _apply_all
-            return applied + await self._read_through()
+            while True:
+                own = self._committed_here.after(self.last_id)
+                if own is None or own[0].id > self.last_id + 1:
+                    # Entries before our own are committed (or rolled back, leaving a gap in the ids):
+                    # appends are serialised until commit, so what the log shows of them is all.
+                    while (read := await self._read_page(before=own[0].id if own else None)) == LOG_PAGE:
+                        applied += read
+                    applied += read
+                if own is None:
+                    return applied
+                fresh = [c for c in own if c.id > self.last_id]
+                await self._apply_all(fresh)
+                applied += len(fresh)
 
-    async def _read_through(self, before: int | None = None) -> int:
-        """Read the log after the last change seen (up to `before`) and apply it."""
-        applied = 0
-        while before is None or self.last_id + 1 < before:
-            async with self.sessions() as session:
-                changes = await changes_after(session, self.last_id, LOG_PAGE, before=before)
-            await self._apply_all(changes)
-            applied += len(changes)
-            if len(changes) < LOG_PAGE:
-                break
-        return applied
+    async def _read_page(self, before: int | None) -> int:
+        """Read one page of the log after the last change seen (and before `before`) and apply it."""
+        async with self.sessions() as session:
+            changes = await changes_after(session, self.last_id, LOG_PAGE, before=before)
+        await self._apply_all(changes)
+        return len(changes)
 
     async def _apply_all(self, changes: list[Change]) -> None:
         for n, change in enumerate(changes, start=1):
@@ -134,11 +135,10 @@ class PolicyTailer:
 
     @contextlib.asynccontextmanager
     async def applying_own_changes(self) -> AsyncIterator[None]:
-        """Around a request's change: what it commits is applied (from memory) before the block ends,
-        so the request's answer, and every later request on this worker, see it."""
-        with collect_changes() as committed:
-            yield
-        await self.catch_up(committed)
+        """Around a request's change: what it commits is applied before the block ends, so the
+        request's answer, and every later request on this worker, see it."""
+        yield
+        await self.catch_up()
 
     async def reach(self, revision: int, timeout: float) -> bool:
         """Make sure the worker has applied `revision`, waiting at most `timeout` seconds; False if it

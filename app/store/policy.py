@@ -9,26 +9,25 @@ Besides Casbin's `p` and `g` lines the projection carries two kinds of our own, 
 need and which travel through the same log: `c` lines hold ceilings and `s` lines mark suspended
 grants (so a denial can say SUSPENDED or ABOVE_CEILING without asking the database).
 
-A request that changes the policy may collect the log entries it commits (`collect_changes`): its
-worker then applies them from memory before answering instead of reading them back from the log
-(100,000 entries after a bulk grant). A transaction's entries have consecutive ids: appends are
-serialised, and every append takes the lock.
+A worker keeps the log entries its own transactions commit (`keep_committed`) and applies them
+from memory instead of reading them back from the log (100,000 entries after a bulk grant).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+import bisect
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
+from itertools import repeat
+from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import (
     Connection,
     Dialect,
+    Engine,
     String,
     Table,
     bindparam,
@@ -39,6 +38,7 @@ from sqlalchemy import (
     literal,
     text,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,11 +54,12 @@ NOTIFY_CHANNEL = "ssc_policy"
 POLICY_LOG_LOCK_KEY = 0x55C_0001
 
 Rule = tuple[str, ...]
+_RULE_COLUMNS = ("v0", "v1", "v2", "v3", "v4", "v5", "v6")
 
 
-@dataclass(frozen=True)
-class ProjectedLine:
-    """One policy line and the row it projects ("grant", "outlet", "block", "ceiling"), by id."""
+class ProjectedLine(NamedTuple):
+    """One policy line and the row it projects ("grant", "outlet", "block", "ceiling"), by id. A
+    named tuple: a bulk grant builds 100,000 of them, and a frozen dataclass costs ten times more."""
 
     ptype: str
     rule: Rule
@@ -66,12 +67,12 @@ class ProjectedLine:
     source_id: str
 
     def row(self) -> dict[str, str | None]:
-        values = list(self.rule) + [None] * (7 - len(self.rule))
+        values = list(self.rule) + [None] * (len(_RULE_COLUMNS) - len(self.rule))
         return {
             "ptype": self.ptype,
             "source": self.source,
             "source_id": self.source_id,
-            **{f"v{i}": v for i, v in enumerate(values)},
+            **dict(zip(_RULE_COLUMNS, values, strict=True)),
         }
 
 
@@ -115,41 +116,120 @@ def _bulk_insert(table: Table, dialect: Dialect) -> tuple[DriverSQL, dict[str, C
     return DriverSQL.compile(statement, dialect), {k: v for k, v in converters.items() if v is not None}
 
 
-async def _insert_many(session: AsyncSession, table: Table, rows: list[dict]) -> None:
-    """One executemany through the driver: SQLAlchemy's per-row parameter processing costs ~10 µs a
-    row, and a bulk grant writes 200,000 rows (its lines and their log entries). Every row holds
-    every column of the insert; a converted column (a timestamp) has few distinct values."""
-    statement, converters = _bulk_insert(table, session.bind.dialect)
-    done = {name: {v: f(v) for v in {row[name] for row in rows}} for name, f in converters.items()}
-    if statement.positions is None:  # named parameters (psycopg)
-        params: list = [{**row, **{name: done[name][row[name]] for name in done}} for row in rows]
-    else:
-        getters = [(name, done.get(name)) for name in statement.positions]
-        params = [tuple(row[n] if c is None else c[row[n]] for n, c in getters) for row in rows]
+async def _insert_many(
+    session: AsyncSession, table: Table, columns: dict[str, Sequence], shared: dict[str, Any]
+) -> None:
+    """Insert rows given column by column (`columns`, lists of one length) with the values every
+    row shares (`shared`). Bulk grants write 200,000 rows (their lines and log entries), so this
+    goes through the driver: SQLAlchemy's per-row parameter processing costs ~10 µs a row."""
+    dialect = session.bind.dialect
+    statement, converters = _bulk_insert(table, dialect)
+    columns = {n: [converters[n](v) for v in vs] if n in converters else vs for n, vs in columns.items()}
+    shared = {n: converters[n](v) if n in converters else v for n, v in shared.items()}
     connection = await session.connection()
-    await connection.exec_driver_sql(statement.sql, params)
+    if dialect.name == "postgresql":
+        await connection.exec_driver_sql(*_unnested_insert(table, dialect, columns, shared))
+        return
+    rows = len(next(iter(columns.values())))
+    given = [columns[n] if n in columns else repeat(shared[n], rows) for n in statement.positions]
+    await connection.exec_driver_sql(statement.sql, list(zip(*given, strict=True)))
 
 
-# The request's collector of committed log entries (None: nobody collects); see `collect_changes`.
-_collected: ContextVar[list[Change] | None] = ContextVar("policy_changes_collected", default=None)
+# Separators of a joined text column: control characters that policy values never hold (they are
+# checked: a column holding one goes as an array instead).
+_UNIT, _NULL = "\x1f", "\x1e"
+
+
+def _joined(values: Sequence) -> str | None:
+    """A column of texts (or None) as one text, split again by PostgreSQL's `string_to_array`: psycopg
+    dumps a Python list element by element in Python (0.6 s of a bulk grant's columns), a text goes
+    as it is. None when a value is not a text or holds a separator."""
+    try:
+        joined = _UNIT.join(_NULL if v is None else v for v in values)
+    except TypeError:
+        return None
+    nulls = sum(v is None for v in values)
+    if joined.count(_UNIT) != len(values) - 1 or joined.count(_NULL) != nulls:
+        return None
+    return joined
+
+
+def _unnested_insert(
+    table: Table, dialect: Dialect, columns: dict[str, Sequence], shared: dict[str, Any]
+) -> tuple[str, dict]:
+    """`INSERT ... SELECT FROM unnest(arrays)`: one statement with an array per column, for
+    PostgreSQL. An executemany, even pipelined, binds and executes each row on its own (3 s of a
+    bulk grant's 200,000 rows); arrays go over in one message. A column whose rows all hold one
+    value (the ptype of a bulk grant's lines) is sent once, a column of texts as one text
+    (`_joined`). The ids of the inserted rows follow the arrays' order (the log relies on it: it
+    numbers a transaction's entries back from the last id)."""
+    quote = dialect.identifier_preparer.quote
+    varying, shared = {}, dict(shared)
+    for name, values in columns.items():
+        first = values[0]
+        if all(v == first for v in values):
+            shared[name] = first
+        else:
+            varying[name] = values
+
+    def typed(name: str) -> str:
+        return table.c[name].type.compile(dialect=dialect)
+
+    params: dict[str, Any] = {"_unit": _UNIT, "_null": _NULL, **shared}
+    arrays: list[str] = []
+    for name, values in varying.items():
+        joined = _joined(values)
+        params[name] = values if joined is None else joined
+        if joined is None:
+            arrays.append(f"%({name})b::{typed(name)}[]")
+        else:
+            arrays.append(f"string_to_array(%({name})s, %(_unit)s, %(_null)s)::{typed(name)}[]")
+    selected = [f"u.{quote(n)}" for n in varying] + [f"%({n})s::{typed(n)}" for n in shared]
+    if arrays:
+        source = f"unnest({', '.join(arrays)}) AS u({', '.join(quote(n) for n in varying)})"
+    else:
+        source = "generate_series(1, %(_rows)s)"
+        params["_rows"] = len(next(iter(columns.values())))
+    into = ", ".join(quote(n) for n in [*varying, *shared])
+    return f"INSERT INTO {quote(table.name)} ({into}) SELECT {', '.join(selected)} FROM {source}", params
+
+
+class CommittedHere:
+    """The log entries that this process committed through one engine, kept from their commit until
+    the engine's tailer has applied them, so that it applies them from memory instead of reading
+    them back (100,000 entries after a bulk grant). A transaction's entries have consecutive ids
+    (appends are serialised and every append takes the lock); segments may arrive out of order (the
+    after-commit hooks of two transactions race), so they are kept sorted by first id."""
+
+    def __init__(self) -> None:
+        self._segments: list[list[Change]] = []
+
+    def add(self, segment: list[Change]) -> None:
+        bisect.insort(self._segments, segment, key=lambda s: s[0].id)
+
+    def after(self, last_id: int) -> list[Change] | None:
+        """The first kept segment with entries after `last_id` (forgetting those before it), or None."""
+        while self._segments and self._segments[0][-1].id <= last_id:
+            self._segments.pop(0)
+        return self._segments[0] if self._segments else None
+
+
+_kept: WeakKeyDictionary[Engine, CommittedHere] = WeakKeyDictionary()
 _PENDING = "policy_changes_pending"
 
 
-@contextmanager
-def collect_changes() -> Iterator[list[Change]]:
-    """Collect, in commit order, the log entries that transactions of this context commit."""
-    collected: list[Change] = []
-    token = _collected.set(collected)
-    try:
-        yield collected
-    finally:
-        _collected.reset(token)
+def keep_committed(engine: AsyncEngine) -> CommittedHere:
+    """From now on keep what transactions through `engine` commit to the log (the tailer of that
+    engine's worker calls this once; processes without a tailer keep nothing)."""
+    return _kept.setdefault(engine.sync_engine, CommittedHere())
 
 
 async def _log(session: AsyncSession, op: str, entries: list[tuple[str, Rule]]) -> None:
-    """Append log entries; remember them on the session when someone collects what it commits."""
-    await _insert_many(session, PolicyChange.__table__, _change_rows(op, entries))
-    if _collected.get() is None:
+    """Append log entries; remember them on the session when its engine keeps what it commits."""
+    dumps = orjson.dumps
+    columns = {"ptype": [p for p, _ in entries], "rule": [dumps(r).decode() for _, r in entries]}
+    await _insert_many(session, PolicyChange.__table__, columns, {"op": op, "at": utcnow()})
+    if session.sync_session.get_bind() not in _kept:
         return
     last = await last_change_id(session)
     first = last - len(entries) + 1
@@ -160,9 +240,9 @@ async def _log(session: AsyncSession, op: str, entries: list[tuple[str, Rule]]) 
 @event.listens_for(WriteSession, "after_commit")
 def _committed(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
-    collected = _collected.get()
-    if pending and collected is not None:
-        collected += pending
+    kept = _kept.get(session.get_bind())
+    if pending and kept is not None:
+        kept.add(pending)
 
 
 @event.listens_for(WriteSession, "after_rollback")
@@ -171,13 +251,21 @@ def _rolled_back(session: Session) -> None:
 
 
 async def add_lines(session: AsyncSession, lines: Sequence[ProjectedLine], *, by: str) -> None:
-    """Insert lines, dated and signed by the actor `by`, and their log entries with two executemany
-    statements (bulk grants are large)."""
+    """Insert lines, dated and signed by the actor `by`, and their log entries with two statements
+    (bulk grants are large)."""
     if not lines:
         return
     await _lock_log(session)
-    stamp = {"added_at": utcnow(), "added_by": by}
-    await _insert_many(session, PolicyLine.__table__, [line.row() | stamp for line in lines])
+    values = zip(
+        *(line.rule + (None,) * (len(_RULE_COLUMNS) - len(line.rule)) for line in lines), strict=True
+    )
+    columns = {
+        "ptype": [line.ptype for line in lines],
+        "source": [line.source for line in lines],
+        "source_id": [line.source_id for line in lines],
+        **dict(zip(_RULE_COLUMNS, map(list, values), strict=True)),
+    }
+    await _insert_many(session, PolicyLine.__table__, columns, {"added_at": utcnow(), "added_by": by})
     await _log(session, "add", [(x.ptype, x.rule) for x in lines])
 
 

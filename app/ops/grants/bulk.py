@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import literal
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -72,9 +73,9 @@ class BulkGrantResult:
     sample_outlet_ids: list[str]
 
 
-@dataclass(frozen=True)
-class NewGrant:
-    """What `grant_line` reads from a grant, for rows written without ORM objects."""
+class NewGrant(NamedTuple):
+    """What `grant_line` reads from a grant, for rows written without ORM objects (a named tuple:
+    100,000 of them are built at once)."""
 
     id: int
     outlet_id: str | None
