@@ -34,7 +34,7 @@ from app.store.policy import (
 log = logging.getLogger("ssc.authz.sync")
 
 Apply = Callable[[Change], None]
-YIELD_EVERY = 2_000
+YIELD_EVERY = 500
 LOG_PAGE = 10_000  # log entries read at once
 Load = Callable[[list[tuple[str, ...]]], None]
 

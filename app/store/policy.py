@@ -15,6 +15,7 @@ from memory instead of reading them back from the log (100,000 entries after a b
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
@@ -45,6 +46,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.store.db import WriteSession
 from app.store.driver_sql import DriverSQL
+from app.store.slices import in_slices, mapped
 from app.store.tables import PolicyChange, PolicyLine, PolicyLineEnded
 from app.store.tables.common import UTCDateTime, utcnow
 
@@ -128,7 +130,7 @@ async def _insert_many(
     shared = {n: converters[n](v) if n in converters else v for n, v in shared.items()}
     connection = await session.connection()
     if dialect.name == "postgresql":
-        await connection.exec_driver_sql(*_unnested_insert(table, dialect, columns, shared))
+        await connection.exec_driver_sql(*await _unnested_insert(table, dialect, columns, shared))
         return
     rows = len(next(iter(columns.values())))
     given = [columns[n] if n in columns else repeat(shared[n], rows) for n in statement.positions]
@@ -154,7 +156,7 @@ def _joined(values: Sequence) -> str | None:
     return joined
 
 
-def _unnested_insert(
+async def _unnested_insert(
     table: Table, dialect: Dialect, columns: dict[str, Sequence], shared: dict[str, Any]
 ) -> tuple[str, dict]:
     """`INSERT ... SELECT FROM unnest(arrays)`: one statement with an array per column, for
@@ -166,11 +168,12 @@ def _unnested_insert(
     quote = dialect.identifier_preparer.quote
     varying, shared = {}, dict(shared)
     for name, values in columns.items():
+        await asyncio.sleep(0)  # a column of 100,000 takes a few ms to look through (see app.store.slices)
         first = values[0]
         if all(v == first for v in values):
             shared[name] = first
         else:
-            varying[name] = values
+            varying[name] = _joined(values) or values  # one text when it can be
 
     def typed(name: str) -> str:
         return table.c[name].type.compile(dialect=dialect)
@@ -178,12 +181,11 @@ def _unnested_insert(
     params: dict[str, Any] = {"_unit": _UNIT, "_null": _NULL, **shared}
     arrays: list[str] = []
     for name, values in varying.items():
-        joined = _joined(values)
-        params[name] = values if joined is None else joined
-        if joined is None:
-            arrays.append(f"%({name})b::{typed(name)}[]")
-        else:
+        params[name] = values
+        if isinstance(values, str):
             arrays.append(f"string_to_array(%({name})s, %(_unit)s, %(_null)s)::{typed(name)}[]")
+        else:
+            arrays.append(f"%({name})b::{typed(name)}[]")
     selected = [f"u.{quote(n)}" for n in varying] + [f"%({n})s::{typed(n)}" for n in shared]
     if arrays:
         source = f"unnest({', '.join(arrays)}) AS u({', '.join(quote(n) for n in varying)})"
@@ -226,15 +228,20 @@ def keep_committed(engine: AsyncEngine) -> CommittedHere:
 
 async def _log(session: AsyncSession, op: str, entries: list[tuple[str, Rule]]) -> None:
     """Append log entries; remember them on the session when its engine keeps what it commits."""
-    dumps = orjson.dumps
-    columns = {"ptype": [p for p, _ in entries], "rule": [dumps(r).decode() for _, r in entries]}
+    columns = {"ptype": [p for p, _ in entries], "rule": await mapped(_rule_text, entries)}
     await _insert_many(session, PolicyChange.__table__, columns, {"op": op, "at": utcnow()})
     if session.sync_session.get_bind() not in _kept:
         return
     last = await last_change_id(session)
     first = last - len(entries) + 1
     pending = session.sync_session.info.setdefault(_PENDING, [])
-    pending += [Change(first + n, op, ptype, rule) for n, (ptype, rule) in enumerate(entries)]
+    pending += await mapped(
+        lambda numbered: Change(numbered[0], op, *numbered[1]), list(enumerate(entries, first))
+    )
+
+
+def _rule_text(entry: tuple[str, Rule]) -> str:
+    return orjson.dumps(entry[1]).decode()
 
 
 @event.listens_for(WriteSession, "after_commit")
@@ -256,15 +263,12 @@ async def add_lines(session: AsyncSession, lines: Sequence[ProjectedLine], *, by
     if not lines:
         return
     await _lock_log(session)
-    values = zip(
-        *(line.rule + (None,) * (len(_RULE_COLUMNS) - len(line.rule)) for line in lines), strict=True
-    )
-    columns = {
-        "ptype": [line.ptype for line in lines],
-        "source": [line.source for line in lines],
-        "source_id": [line.source_id for line in lines],
-        **dict(zip(_RULE_COLUMNS, map(list, values), strict=True)),
-    }
+    columns: dict[str, list] = {name: [] for name in ("ptype", "source", "source_id", *_RULE_COLUMNS)}
+    async for part in in_slices(lines):
+        padding = len(_RULE_COLUMNS)
+        rows = ((x.ptype, x.source, x.source_id, *x.rule, *(None,) * (padding - len(x.rule))) for x in part)
+        for column, values in zip(columns.values(), zip(*rows, strict=True), strict=True):
+            column += values
     await _insert_many(session, PolicyLine.__table__, columns, {"added_at": utcnow(), "added_by": by})
     await _log(session, "add", [(x.ptype, x.rule) for x in lines])
 

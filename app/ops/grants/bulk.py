@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import NamedTuple
 
 from sqlalchemy import literal
@@ -47,7 +48,9 @@ from app.ops.inputs import (
 from app.ops.refusals import audited_use_case
 from app.store import policy
 from app.store.audit import append_event
+from app.store.policy import ProjectedLine
 from app.store.queries import effective_settings, in_subtree
+from app.store.slices import SLICE, gathered, mapped
 from app.store.tables import Grant, Outlet, Tenant
 
 
@@ -112,7 +115,7 @@ async def _insert_grants(
         statement = (
             table.insert().from_select([*names, "outlet_id"], source).returning(table.c.id, table.c.outlet_id)
         )
-        inserted += (await session.exec(statement)).all()
+        inserted += await gathered((await session.exec(statement)).partitions(SLICE))
     return inserted
 
 
@@ -159,16 +162,13 @@ async def bulk_grant(
             raise OpsError(
                 "CONFLICT", "the selected outlets changed while granting; nothing was granted, retry"
             )
-        inserted.sort()
+        inserted.sort(key=itemgetter(0))  # by grant id; rows compare slowly as rows
         if not proposed:
-            await policy.add_lines(
-                session,
-                [
-                    grant_line(NewGrant(gid, outlet_id, service, valid_from, valid_until), tenant)
-                    for gid, outlet_id in inserted
-                ],
-                by=actor.label,
-            )
+
+            def line(granted: tuple[int, str]) -> ProjectedLine:
+                return grant_line(NewGrant(*granted, service, valid_from, valid_until), tenant)
+
+            await policy.add_lines(session, await mapped(line, inserted), by=actor.label)
         first, last = inserted[0][0], inserted[-1][0]
         await append_event(
             session,

@@ -29,6 +29,8 @@ from app.ops.inputs import (
 from app.ops.refusals import audited_use_case
 from app.store import policy
 from app.store.audit import append_event
+from app.store.policy import ProjectedLine
+from app.store.slices import mapped, streamed
 from app.store.tables import Grant, Outlet
 
 
@@ -143,20 +145,10 @@ async def _apply_bulk_decision(
                 raise refusal
     state = "active" if req.approve else "rejected"
     where = _range_where(tenant_id, first, last)
-    changed = (
-        await session.exec(
-            select(
-                Grant.id,
-                Grant.outlet_id,
-                Grant.outlet_kind,
-                Grant.service,
-                Grant.valid_from,
-                Grant.valid_until,
-            )
-            .where(where)
-            .order_by(Grant.id)
-        )
-    ).all()
+    chosen = select(
+        Grant.id, Grant.outlet_id, Grant.outlet_kind, Grant.service, Grant.valid_from, Grant.valid_until
+    )
+    changed = await streamed(session, chosen.where(where).order_by(Grant.id))
     updated = await session.exec(
         update(Grant)
         .where(where)
@@ -175,14 +167,12 @@ async def _apply_bulk_decision(
     if updated.rowcount != len(changed):
         raise changed_meanwhile(f"the proposals {first}..{last}")
     if req.approve:
-        await policy.add_lines(
-            session,
-            [
-                grant_line(NewGrant(gid, outlet_id, service, nbf, exp, kind), tenant)
-                for gid, outlet_id, kind, service, nbf, exp in changed
-            ],
-            by=actor.label,
-        )
+
+        def line(grant: tuple) -> ProjectedLine:
+            gid, outlet_id, kind, service, nbf, exp = grant
+            return grant_line(NewGrant(gid, outlet_id, service, nbf, exp, kind), tenant)
+
+        await policy.add_lines(session, await mapped(line, changed), by=actor.label)
     await append_event(
         session,
         tenant=tenant,

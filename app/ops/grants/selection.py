@@ -8,6 +8,7 @@ is refused with a summary per problem (how many outlets, the first few ids).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from app.ops.grants import changes as grants
 from app.ops.grants.fit import grant_refusal
 from app.ops.inputs import MAX_OUTLET_ID, check_length, parse_kind, parse_tenant
 from app.store.queries import in_subtree
+from app.store.slices import SLICE, streamed
 from app.store.tables import Outlet, Tenant
 
 CHUNK = 10_000  # ids per IN list: below SQLite's and PostgreSQL's bound-parameter limits
@@ -163,7 +165,7 @@ async def selected_outlets(session: AsyncSession, selection: Selection) -> list[
             .where(condition)
             .limit(MAX_OUTLETS + 1)
         )
-        rows += (await session.exec(query)).all()
+        rows += await streamed(session, query)
     if len(rows) > MAX_OUTLETS:
         raise OpsError(
             "BAD_INPUT",
@@ -202,7 +204,9 @@ async def problems_of(
                 add(Problem("UNKNOWN_OUTLET", "no such outlet"), outlet_id)
     table = await grants.ceiling_table(session)
     by_kind: dict[str, Problem | None] = {}
-    for outlet_id, kind, status, path in outlets:
+    for n, (outlet_id, kind, status, path) in enumerate(outlets, 1):
+        if n % SLICE == 0:
+            await asyncio.sleep(0)  # see app.store.slices
         if not dom_in(path, tenant):
             add(Problem("OUTSIDE_TENANT", f"the outlet is outside tenant {tenant}"), outlet_id)
         elif status != "open":
