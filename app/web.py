@@ -247,7 +247,7 @@ class OutageAnswers:
 # of objects in seconds; at the default every few hundred thousand of them a full collection walks
 # everything not frozen, 30–80 ms during which no partner call is answered. Young collections of
 # 10,000 objects take a few ms, and full ones become rare.
-GC_THRESHOLDS = (10_000, 50, 100)
+GC_THRESHOLDS = (10_000, 10, 100)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -52,9 +52,9 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     "WRK {\\"requests\\": %%d, \\"seconds\\": %%f, \\"p50_ms\\": %%f, \\"p99_ms\\": %%f, "
-    .. "\\"errors\\": %%d}\\n",
+    .. "\\"p999_ms\\": %%f, \\"max_ms\\": %%f, \\"errors\\": %%d}\\n",
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    bad + e.connect + e.read + e.write + e.timeout))
+    latency:percentile(99.9) / 1000, latency.max / 1000, bad + e.connect + e.read + e.write + e.timeout))
 end
 """
 
@@ -75,6 +75,8 @@ class Run:
     rps: float
     p50_ms: float
     p99_ms: float
+    p999_ms: float
+    max_ms: float
     errors: int
     requests: int
     generator_cpu_share: float  # wrk's CPU seconds over the run's seconds
@@ -131,6 +133,8 @@ def finish(name: str, process: subprocess.Popen) -> Run:
         found["requests"] / found["seconds"],
         found["p50_ms"],
         found["p99_ms"],
+        found["p999_ms"],
+        found["max_ms"],
         found["errors"],
         found["requests"],
         (usage.ru_utime + usage.ru_stime) / found["seconds"],

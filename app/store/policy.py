@@ -142,18 +142,20 @@ async def _insert_many(
 _UNIT, _NULL = "\x1f", "\x1e"
 
 
-def _joined(values: Sequence) -> str | None:
+async def _joined(values: Sequence) -> str | None:
     """A column of texts (or None) as one text, split again by PostgreSQL's `string_to_array`: psycopg
     dumps a Python list element by element in Python (0.6 s of a bulk grant's columns), a text goes
-    as it is. None when a value is not a text or holds a separator."""
-    try:
-        joined = _UNIT.join(_NULL if v is None else v for v in values)
-    except TypeError:
-        return None
-    nulls = sum(v is None for v in values)
-    if joined.count(_UNIT) != len(values) - 1 or joined.count(_NULL) != nulls:
-        return None
-    return joined
+    as it is. None when a value is not a text or holds a separator. Joined slice by slice."""
+    parts = []
+    async for part in in_slices(values):
+        try:
+            joined = _UNIT.join(_NULL if v is None else v for v in part)
+        except TypeError:
+            return None
+        if joined.count(_UNIT) != len(part) - 1 or joined.count(_NULL) != sum(v is None for v in part):
+            return None
+        parts.append(joined)
+    return _UNIT.join(parts)
 
 
 async def _unnested_insert(
@@ -173,7 +175,7 @@ async def _unnested_insert(
         if all(v == first for v in values):
             shared[name] = first
         else:
-            varying[name] = _joined(values) or values  # one text when it can be
+            varying[name] = await _joined(values) or values  # one text when it can be
 
     def typed(name: str) -> str:
         return table.c[name].type.compile(dialect=dialect)

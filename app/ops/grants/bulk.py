@@ -50,7 +50,7 @@ from app.store import policy
 from app.store.audit import append_event
 from app.store.policy import ProjectedLine
 from app.store.queries import effective_settings, in_subtree
-from app.store.slices import SLICE, gathered, mapped
+from app.store.slices import SLICE, gathered, in_slices, mapped
 from app.store.tables import Grant, Outlet, Tenant
 
 
@@ -156,7 +156,9 @@ async def bulk_grant(
             "created_at": now,
             "updated_at": now,
         }
-        kinds = Counter(kind for _, kind, _, _ in outlets)
+        kinds: Counter[str] = Counter()
+        async for part in in_slices(outlets):
+            kinds.update(kind for _, kind, _, _ in part)
         inserted = await _insert_grants(session, selection, tenant, sorted(kinds), values)
         if len(inserted) != len(outlets):  # an outlet changed between reading and writing
             raise OpsError(
