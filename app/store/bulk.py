@@ -152,55 +152,6 @@ def unpack_rows(packed: PackedRows, columns: Sequence[str], rowids: range) -> li
         db.close()
 
 
-# A value in PostgreSQL's COPY text format, computed by SQLite: NULL as \N, a blob as bytea's hex
-# form (its backslash doubled, as COPY reads backslashes as escapes), text with COPY's escapes.
-_COPY_FIELD = (
-    "case when {v} is null then '\\N'"
-    " when typeof({v}) = 'blob' then '\\\\x' || hex({v})"
-    " else replace(replace(replace(replace(cast({v} as text),"
-    " '\\', '\\\\'), char(9), '\\t'), char(10), '\\n'), char(13), '\\r') end"
-)
-
-
-def copy_lines(packed: PackedRows, columns: Sequence[str], rowids: range, fixed: str) -> str:
-    """The rows of `packed` whose rowid lies in `rowids` as PostgreSQL COPY text (one line each,
-    `columns` in order, then the `fixed` fields every row shares), built by SQLite in C: formatting
-    them row by row in Python was a fifth of an import."""
-    db = sqlite3.connect(":memory:")
-    try:
-        db.deserialize(packed.image)
-        values, params = [], []
-        for n, column in enumerate(columns):
-            expr, bound = _column_sql(packed, column)
-            values.append(f"{expr} as c{n}")
-            params += bound
-        # Each value is cut out once (inner select) and formatted by the outer one, in rowid order.
-        line = " || char(9) || ".join(_COPY_FIELD.format(v=f"c{n}") for n in range(len(columns)))
-        sql = (
-            f"select {line} from (select s.rowid as r, {', '.join(values)} from {STAGE_TABLE} s"
-            " where s.rowid >= ? and s.rowid < ? order by s.rowid)"
-        )
-        rows = db.execute(sql, (*params, rowids.start, rowids.stop)).fetchall()
-    finally:
-        db.close()
-    tail = "\t" + fixed if fixed else ""
-    return "".join(f"{text}{tail}\n" for (text,) in rows)
-
-
-def _copy_text(value: object) -> str:
-    """One shared value (a constant or a column default) in COPY text format."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    text = str(value)
-    for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-        text = text.replace(raw, escaped)
-    return text
-
-
 def _storage(value: object, dialect: str) -> object:
     if isinstance(value, datetime):
         naive = value.astimezone(UTC).replace(tzinfo=None)
@@ -239,15 +190,24 @@ class PackedInserter:
                 shared[column.name] = default.arg
         self._shared = list(shared)
         self._fixed = tuple(_storage(v, self._dialect) for v in shared.values())
-        self._fixed_copy_text = "\t".join(map(_copy_text, self._fixed))
         self._loaded: PackedRows | None = None
+        # PostgreSQL: segments unpacked by `existing`, kept for their `insert` (an inserter serves
+        # one batch of an import).
+        self._unpacked: dict[tuple[int, range], list[tuple]] = {}
+
+    def _rows(self, packed: PackedRows, rowids: range) -> list[tuple]:
+        """The rows of `rowids` as tuples in `columns` order, unpacked once per segment."""
+        key = (id(packed), rowids)
+        if key not in self._unpacked:
+            self._unpacked[key] = unpack_rows(packed, self._columns, rowids)
+        return self._unpacked[key]
 
     async def insert(self, packed: PackedRows, rowids: range) -> None:
         if not rowids:
             return
         targets = ", ".join([*self._columns, *self._shared])
         if self._dialect != "sqlite":
-            await self._copy(targets, copy_lines(packed, self._columns, rowids, self._fixed_copy_text))
+            await self._copy(targets, self._rows(packed, rowids))
             return
         await self._load(packed)
         select, params = _select_list(packed, self._columns)
@@ -257,12 +217,13 @@ class PackedInserter:
         )
         await self._connection.exec_driver_sql(sql, (*params, *self._fixed, rowids.start, rowids.stop))
 
-    async def _copy(self, targets: str, lines: str) -> None:
+    async def _copy(self, targets: str, rows: list[tuple]) -> None:
         """PostgreSQL's COPY on the connection's own transaction: several times an executemany's rate."""
         raw = await self._connection.get_raw_connection()
         cursor = raw.driver_connection.cursor()  # the psycopg.AsyncConnection's
         async with cursor.copy(f'copy "{self._table}" ({targets}) from stdin') as copy:
-            await copy.write(lines)
+            for row in rows:
+                await copy.write_row((*row, *self._fixed))
 
     async def existing(self, packed: PackedRows, rowids: range, key: Sequence[str]) -> list[int]:
         """The rowids (within `rowids`) of staged rows whose `key` — columns that together are a
@@ -284,7 +245,8 @@ class PackedInserter:
             )
             result = await self._connection.exec_driver_sql(sql, (rowids.start, rowids.stop, *params))
             return [rowid for (rowid,) in result.all()]
-        keys = unpack_rows(packed, key, rowids)
+        at = [self._columns.index(column) for column in key]
+        keys = [tuple(row[i] for i in at) for row in self._rows(packed, rowids)]
         found = await self._existing_keys(key, keys)
         return [rowid for rowid, k in zip(rowids, keys, strict=True) if k in found]
 
