@@ -244,9 +244,9 @@ class OutageAnswers:
 
 
 # The cyclic collector's thresholds (CPython's default: 700, 10, 10). A bulk grant allocates millions
-# of objects in seconds; at the default every few hundred thousand of them a full collection walks
-# everything not frozen, 30–80 ms during which no partner call is answered. Young collections of
-# 10,000 objects take a few ms, and full ones become rare.
+# of objects in seconds; at the default, full collections kept walking everything not frozen mid-grant,
+# 30–130 ms each with no partner call answered (bench/loop_blocks.py). Here a young collection looks at
+# 10,000 objects, a middle one at most 100,000 (tens of ms here), and a full one comes after 100 of those.
 GC_THRESHOLDS = (10_000, 10, 100)
 
 
