@@ -15,23 +15,17 @@ from memory instead of reading them back from the log (100,000 entries after a b
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
-from functools import lru_cache
-from itertools import repeat
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import (
     Connection,
-    Dialect,
     Engine,
     String,
-    Table,
-    bindparam,
     delete,
     event,
     func,
@@ -44,8 +38,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.store.column_insert import insert_columns
 from app.store.db import WriteSession
-from app.store.driver_sql import DriverSQL
 from app.store.slices import in_slices, mapped
 from app.store.tables import PolicyChange, PolicyLine, PolicyLineEnded
 from app.store.tables.common import UTCDateTime, utcnow
@@ -109,95 +103,6 @@ async def _lock_log(session: AsyncSession) -> None:
         await session.exec(_PG_LOCK_AND_NOTIFY)
 
 
-@lru_cache(maxsize=16)
-def _bulk_insert(table: Table, dialect: Dialect) -> tuple[DriverSQL, dict[str, Callable]]:
-    """`INSERT INTO table (...) VALUES (...)` in the driver's SQL, and the columns' bind converters."""
-    columns = [c for c in table.columns if not c.primary_key]
-    statement = insert(table).values({c.name: bindparam(c.name) for c in columns})
-    converters = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns}
-    return DriverSQL.compile(statement, dialect), {k: v for k, v in converters.items() if v is not None}
-
-
-async def _insert_many(
-    session: AsyncSession, table: Table, columns: dict[str, Sequence], shared: dict[str, Any]
-) -> None:
-    """Insert rows given column by column (`columns`, lists of one length) with the values every
-    row shares (`shared`). Bulk grants write 200,000 rows (their lines and log entries), so this
-    goes through the driver: SQLAlchemy's per-row parameter processing costs ~10 µs a row."""
-    dialect = session.bind.dialect
-    statement, converters = _bulk_insert(table, dialect)
-    columns = {n: [converters[n](v) for v in vs] if n in converters else vs for n, vs in columns.items()}
-    shared = {n: converters[n](v) if n in converters else v for n, v in shared.items()}
-    connection = await session.connection()
-    if dialect.name == "postgresql":
-        await connection.exec_driver_sql(*await _unnested_insert(table, dialect, columns, shared))
-        return
-    rows = len(next(iter(columns.values())))
-    given = [columns[n] if n in columns else repeat(shared[n], rows) for n in statement.positions]
-    await connection.exec_driver_sql(statement.sql, list(zip(*given, strict=True)))
-
-
-# Separators of a joined text column: control characters that policy values never hold (they are
-# checked: a column holding one goes as an array instead).
-_UNIT, _NULL = "\x1f", "\x1e"
-
-
-async def _joined(values: Sequence) -> str | None:
-    """A column of texts (or None) as one text, split again by PostgreSQL's `string_to_array`: psycopg
-    dumps a Python list element by element in Python (0.6 s of a bulk grant's columns), a text goes
-    as it is. None when a value is not a text or holds a separator. Joined slice by slice."""
-    parts = []
-    async for part in in_slices(values):
-        try:
-            joined = _UNIT.join(_NULL if v is None else v for v in part)
-        except TypeError:
-            return None
-        if joined.count(_UNIT) != len(part) - 1 or joined.count(_NULL) != sum(v is None for v in part):
-            return None
-        parts.append(joined)
-    return _UNIT.join(parts)
-
-
-async def _unnested_insert(
-    table: Table, dialect: Dialect, columns: dict[str, Sequence], shared: dict[str, Any]
-) -> tuple[str, dict]:
-    """`INSERT ... SELECT FROM unnest(arrays)`: one statement with an array per column, for
-    PostgreSQL. An executemany, even pipelined, binds and executes each row on its own (3 s of a
-    bulk grant's 200,000 rows); arrays go over in one message. A column whose rows all hold one
-    value (the ptype of a bulk grant's lines) is sent once, a column of texts as one text
-    (`_joined`). The ids of the inserted rows follow the arrays' order (the log relies on it: it
-    numbers a transaction's entries back from the last id)."""
-    quote = dialect.identifier_preparer.quote
-    varying, shared = {}, dict(shared)
-    for name, values in columns.items():
-        await asyncio.sleep(0)  # a column of 100,000 takes a few ms to look through (see app.store.slices)
-        first = values[0]
-        if all(v == first for v in values):
-            shared[name] = first
-        else:
-            varying[name] = await _joined(values) or values  # one text when it can be
-
-    def typed(name: str) -> str:
-        return table.c[name].type.compile(dialect=dialect)
-
-    params: dict[str, Any] = {"_unit": _UNIT, "_null": _NULL, **shared}
-    arrays: list[str] = []
-    for name, values in varying.items():
-        params[name] = values
-        if isinstance(values, str):
-            arrays.append(f"string_to_array(%({name})s, %(_unit)s, %(_null)s)::{typed(name)}[]")
-        else:
-            arrays.append(f"%({name})b::{typed(name)}[]")
-    selected = [f"u.{quote(n)}" for n in varying] + [f"%({n})s::{typed(n)}" for n in shared]
-    if arrays:
-        source = f"unnest({', '.join(arrays)}) AS u({', '.join(quote(n) for n in varying)})"
-    else:
-        source = "generate_series(1, %(_rows)s)"
-        params["_rows"] = len(next(iter(columns.values())))
-    into = ", ".join(quote(n) for n in [*varying, *shared])
-    return f"INSERT INTO {quote(table.name)} ({into}) SELECT {', '.join(selected)} FROM {source}", params
-
-
 class CommittedHere:
     """The log entries that this process committed through one engine, kept from their commit until
     the engine's tailer has applied them, so that it applies them from memory instead of reading
@@ -231,7 +136,7 @@ def keep_committed(engine: AsyncEngine) -> CommittedHere:
 async def _log(session: AsyncSession, op: str, entries: list[tuple[str, Rule]]) -> None:
     """Append log entries; remember them on the session when its engine keeps what it commits."""
     columns = {"ptype": [p for p, _ in entries], "rule": await mapped(_rule_text, entries)}
-    await _insert_many(session, PolicyChange.__table__, columns, {"op": op, "at": utcnow()})
+    await insert_columns(session, PolicyChange.__table__, columns, {"op": op, "at": utcnow()})
     if session.sync_session.get_bind() not in _kept:
         return
     last = await last_change_id(session)
@@ -271,7 +176,7 @@ async def add_lines(session: AsyncSession, lines: Sequence[ProjectedLine], *, by
         rows = ((x.ptype, x.source, x.source_id, *x.rule, *(None,) * (padding - len(x.rule))) for x in part)
         for column, values in zip(columns.values(), zip(*rows, strict=True), strict=True):
             column += values
-    await _insert_many(session, PolicyLine.__table__, columns, {"added_at": utcnow(), "added_by": by})
+    await insert_columns(session, PolicyLine.__table__, columns, {"added_at": utcnow(), "added_by": by})
     await _log(session, "add", [(x.ptype, x.rule) for x in lines])
 
 
