@@ -36,6 +36,7 @@ log = logging.getLogger("ssc.authz.sync")
 Apply = Callable[[Change], None]
 YIELD_EVERY = 500
 LOG_PAGE = 10_000  # log entries read at once
+HELD_BACK_PAUSE_S = 0.002
 Load = Callable[[list[tuple[str, ...]]], None]
 
 
@@ -105,10 +106,13 @@ class PolicyTailer:
             applied = 0
             while True:
                 own = self._committed_here.after(self.last_id)
-                if own is None or own[0].id > self.last_id + 1:
-                    # Entries before our own are committed (or rolled back, leaving a gap in the ids):
-                    # appends are serialised until commit, so what the log shows of them is all.
-                    while (read := await self._read_page(before=own[0].id if own else None)) == LOG_PAGE:
+                # Entries before our own are committed (or rolled back, leaving a gap in the ids):
+                # appends are serialised until commit, so what the log shows of them is all, even of
+                # a segment of ours still committing. Without one of ours committed, stop before the
+                # first still committing: its request applies it from memory.
+                stop = own[0].id if own is not None else self._committed_here.held_back(self.last_id)
+                if stop is None or stop > self.last_id + 1:
+                    while (read := await self._read_page(before=stop)) == LOG_PAGE:
                         applied += read
                     applied += read
                 if own is None:
@@ -146,7 +150,12 @@ class PolicyTailer:
         if revision <= self.last_id:
             return True
         try:
-            await asyncio.wait_for(self.catch_up(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.catch_up()
+                # A segment of ours between its commit and its hook holds the tailer back: briefly.
+                while revision > self.last_id and self._committed_here.held_back(self.last_id) is not None:
+                    await asyncio.sleep(HELD_BACK_PAUSE_S)
+                    await self.catch_up()
         except TimeoutError:
             return revision <= self.last_id
         if revision > self.last_id:

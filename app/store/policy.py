@@ -16,6 +16,7 @@ from memory instead of reading them back from the log (100,000 entries after a b
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -34,7 +35,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -108,10 +109,33 @@ class CommittedHere:
     the engine's tailer has applied them, so that it applies them from memory instead of reading
     them back (100,000 entries after a bulk grant). A transaction's entries have consecutive ids
     (appends are serialised and every append takes the lock); segments may arrive out of order (the
-    after-commit hooks of two transactions race), so they are kept sorted by first id."""
+    after-commit hooks of two transactions race), so they are kept sorted by first id.
+
+    A segment is also known while it commits (`committing`, from before its commit until its
+    transaction ends): between the database's commit and the after-commit hook, the tailer (woken by
+    NOTIFY, or polling) would otherwise read the segment back from the log. It reads up to it instead
+    (`held_back`) — unless it waits longer than `COMMITTING_S` (a hook lost with its connection), when
+    the log shows the segment if it was committed."""
+
+    COMMITTING_S = 30.0
 
     def __init__(self) -> None:
         self._segments: list[list[Change]] = []
+        self._committing: dict[int, float] = {}  # first id -> when its commit began
+
+    def committing(self, first_id: int) -> None:
+        self._committing[first_id] = time.monotonic()
+
+    def settled(self, first_id: int) -> None:
+        self._committing.pop(first_id, None)
+
+    def held_back(self, last_id: int) -> int | None:
+        """The first id of the earliest segment after `last_id` still committing, or None."""
+        now = time.monotonic()
+        for first_id, began in list(self._committing.items()):
+            if first_id <= last_id or now - began > self.COMMITTING_S:
+                del self._committing[first_id]
+        return min(self._committing, default=None)
 
     def add(self, segment: list[Change]) -> None:
         bisect.insort(self._segments, segment, key=lambda s: s[0].id)
@@ -125,6 +149,7 @@ class CommittedHere:
 
 _kept: WeakKeyDictionary[Engine, CommittedHere] = WeakKeyDictionary()
 _PENDING = "policy_changes_pending"
+_COMMITTING = "policy_changes_committing"
 
 
 def keep_committed(engine: AsyncEngine) -> CommittedHere:
@@ -149,6 +174,24 @@ async def _log(session: AsyncSession, op: str, entries: list[tuple[str, Rule]]) 
 
 def _rule_text(entry: tuple[str, Rule]) -> str:
     return orjson.dumps(entry[1]).decode()
+
+
+@event.listens_for(WriteSession, "before_commit")
+def _committing(session: Session) -> None:
+    pending = session.info.get(_PENDING)
+    kept = _kept.get(session.get_bind())
+    if pending and kept is not None:
+        kept.committing(pending[0].id)
+        session.info[_COMMITTING] = pending[0].id
+
+
+@event.listens_for(WriteSession, "after_transaction_end")
+def _settled(session: Session, transaction: SessionTransaction) -> None:
+    """After the commit's hook (or a rollback): the segment is kept, or gone."""
+    if transaction.parent is None and _COMMITTING in session.info:
+        kept = _kept.get(session.get_bind())
+        if kept is not None:
+            kept.settled(session.info.pop(_COMMITTING))
 
 
 @event.listens_for(WriteSession, "after_commit")

@@ -8,12 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import event
 from sqlmodel import select
 
 from app.authz.policy_state import BusinessPolicy
 from app.authz.sync import PolicyTailer
 from app.store import policy
-from app.store.db import make_async_engine, make_session_factory
+from app.store.db import WriteSession, make_async_engine, make_session_factory
 from app.store.policy import ProjectedLine, changes_after
 from app.store.tables import PolicyChange
 
@@ -160,3 +161,44 @@ async def test_own_changes_are_applied_from_memory_in_log_order(sessions, db_url
     assert {i for i, _ in read} == set(applied) - set(ours)
     assert tailer.revision == applied[-1]
     assert state.enforcer.policy_count == lines_before + 4 and state.enforcer.enforce(*REQUEST)
+
+
+async def test_the_tailer_reads_only_up_to_a_segment_of_ours_still_committing(sessions, db_url):
+    """Between the database's commit and the after-commit hook, the log already shows a worker's
+    own entries: the tailer stops before them (their request applies them from memory) and reads
+    on once the transaction has ended."""
+    state = BusinessPolicy()
+    tailer = PolicyTailer(sessions, load=state.load, apply=state.apply, database_url=db_url)
+    await tailer.load()
+    kept = policy.keep_committed(sessions.kw["bind"])
+    seen_while_committing: list[int | None] = []
+
+    def during_commit(session) -> None:
+        seen_while_committing.append(kept.held_back(0))
+
+    event.listen(WriteSession, "after_commit", during_commit)
+    try:
+        await _add(sessions, _rule("1"), "1")
+    finally:
+        event.remove(WriteSession, "after_commit", during_commit)
+    async with sessions() as session:
+        (ours,) = (await session.exec(select(PolicyChange.id))).all()
+    assert seen_while_committing == [ours] and kept.held_back(0) is None  # settled with the transaction
+    async with sessions() as session, session.begin():  # rolled back: nothing left committing
+        await policy.add_lines(session, [ProjectedLine("p", _rule("x"), "grant", "x")], by="test")
+        await session.rollback()
+    assert kept.held_back(0) is None
+
+    other_worker = make_async_engine(db_url)
+    await _add(make_session_factory(other_worker), _rule("2"), "2")
+    await _add(make_session_factory(other_worker), _rule("3"), "3")
+    await other_worker.dispose()
+    async with sessions() as session:
+        second, third = (await session.exec(select(PolicyChange.id).where(PolicyChange.id > ours))).all()
+    kept.committing(third)  # as if the third were ours, committed, its hook still to run
+    assert await tailer.catch_up() == 2 and tailer.revision == second  # ours from memory, then the log
+    kept.settled(third)
+    assert await tailer.catch_up() == 1 and tailer.revision == third
+    kept.committing(third + 1)
+    kept._committing[third + 1] -= kept.COMMITTING_S + 1  # a hook lost: no longer waited for
+    assert kept.held_back(third) is None
