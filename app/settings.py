@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,17 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=30, ge=0, le=600)
     # Where the workers of `ssc serve` keep their metrics for /metrics (emptied at start).
     metrics_dir: Path = PROJECT_ROOT / "var" / "metrics"
+    # Where workers keep snapshots of their loaded policy, one file per database, so that a restart
+    # reads the file and the change log after it instead of every line (app/authz/snapshot.py);
+    # local disk, writable by the service alone. Empty: no snapshots.
+    policy_snapshot_dir: Path | None = PROJECT_ROOT / "var" / "snapshots"
+
+    @field_validator("policy_snapshot_dir", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        # SSC_POLICY_SNAPSHOT_DIR= (empty) turns snapshots off; as a path it would be the cwd.
+        return None if value == "" else value
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     tenants_dir: Path = PROJECT_ROOT / "tenants"
     # AES-256-GCM key for ID and bank card numbers, and the HMAC key for their lookup hashes

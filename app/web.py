@@ -28,15 +28,18 @@ from strawberry.types import ExecutionResult
 
 from app import metrics
 from app.authz.policy_state import BusinessPolicy
+from app.authz.snapshot import PolicySnapshots
 from app.authz.sync import PolicyTailer
 from app.console import console_mount
 from app.console.login import Console
+from app.graphql.compiled import CompiledOperation
 from app.graphql.context import Context
 from app.graphql.errors import UNAVAILABLE_MESSAGE
 from app.graphql.http_errors import error_response
 from app.graphql.limits import RequestSizeLimit
 from app.graphql.operation_label import operation_of
 from app.graphql.reports import report_routes
+from app.graphql.request_shape import NUL_ESCAPE, NUL_MESSAGE, holds_nul, planned_call
 from app.graphql.revision_gate import revision_refusal
 from app.graphql.schema import build_schema
 from app.logs import RequestIds, request_id_from
@@ -44,7 +47,7 @@ from app.ops.cards.store import CardStore
 from app.ops.compliance.checkpoints import Signer, checkpoint_timer
 from app.ops.errors import OpsError
 from app.ops.partner_keys.rate_limit import PartnerLimiter
-from app.settings import Settings, get_settings, resolve_signing_key
+from app.settings import Settings, get_settings, resolve_keys, resolve_signing_key
 from app.store.audit_writer import AuditWriter
 from app.store.crypto import field_cipher
 from app.store.db import make_async_engine, make_session_factory
@@ -55,24 +58,6 @@ log = logging.getLogger("ssc.web")
 EXPLORER_PAGE = (Path(__file__).resolve().parent / "graphql" / "explorer.html").read_text(encoding="utf-8")
 # graphql-core's hint in validation and coercion errors: " Did you mean 'a', 'b', or 'c'?"
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
-# A GraphQL string literal's escape for U+0000 (\u0000 or \u{0}): see `_holds_nul`.
-_NUL_ESCAPE = re.compile(r"\\u(?:0000|\{0+\})")
-NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
-
-
-def _holds_nul(value: object) -> bool:
-    """Whether a variable's value holds U+0000 anywhere. No field of the platform takes it, and
-    PostgreSQL refuses it in any text, even only compared (the fuzzer's INTERNAL in createPartnerKey):
-    refused at the door, for every field at once."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
-
-
 OUTCOME = "ssc.outcome"
 
 
@@ -127,7 +112,8 @@ class GraphQLApp(GraphQL):
             return
         started = time.perf_counter()
         try:
-            response = await self.run(request)
+            planned = await planned_call(request, self.trusted)
+            response = await (self.run_planned(request, *planned) if planned else self.run(request))
         except HTTPException as err:
             # Malformed JSON, an empty body, no query, a wrong content type, a batch: strawberry says
             # so in plain text; answer in the one error shape, with a code, like every other refusal.
@@ -140,13 +126,23 @@ class GraphQLApp(GraphQL):
         metrics.REQUESTS.labels(operation, scope.get(OUTCOME, "BAD_INPUT")).inc()
         metrics.LATENCY.labels(operation).observe(time.perf_counter() - started)
 
+    async def run_planned(
+        self, request: Request, plan: CompiledOperation, variables: dict | None
+    ) -> Response:
+        """A trusted document's call answered from its plan, as strawberry's `run` would answer it:
+        the same context, the same processing of the result, the same response."""
+        context = await self.get_context(request, response=None)
+        result = await plan.execute(self.schema._schema, context, variables)
+        data = await self.process_result(request, result)
+        return Response(self.encode_json(data), media_type="application/json")
+
     async def parse_http_body(self, request_adapter) -> GraphQLRequestData:
         """The request, a trusted document's text put in for its hash; in production a partner key
         may send nothing else (app/graphql/trusted_documents.py)."""
         data = await super().parse_http_body(request_adapter)
         if isinstance(data, list):  # a batch: refused by strawberry's own check before this
             return data
-        if _holds_nul(data.variables) or (isinstance(data.query, str) and _NUL_ESCAPE.search(data.query)):
+        if holds_nul(data.variables) or (isinstance(data.query, str) and NUL_ESCAPE.search(data.query)):
             raise HTTPException(400, NUL_MESSAGE)
         persisted = (data.extensions or {}).get("persistedQuery")
         if persisted is not None:
@@ -164,6 +160,19 @@ class GraphQLApp(GraphQL):
         ):
             raise UntrustedDocument
         return data
+
+    async def execute_single(
+        self, request, request_adapter, sub_response, context, root_value, request_data
+    ) -> ExecutionResult:
+        """A trusted document with a plan runs from it (app/graphql/compiled.py); any other
+        request, and one naming another operation than the document's, goes the generic way."""
+        found = self.trusted.by_text(request_data.query) if request_adapter.method == "POST" else None
+        compiled = found.compiled if found is not None else None
+        if compiled is not None and request_data.operation_name in (None, compiled.name):
+            return await compiled.execute(self.schema._schema, context, request_data.variables)
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson refuses what json.loads lets through: a lone UTF-16 surrogate ("\ud800"), which
@@ -257,6 +266,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     sessions = make_session_factory(engine)
     # Each worker keeps the business policy in memory and tails the change log (DESIGN.md §5).
     business = BusinessPolicy()
+    snapshots = None
+    if settings.policy_snapshot_dir is not None:
+        lookup_key = resolve_keys(settings)[1]
+        snapshots = PolicySnapshots(settings.policy_snapshot_dir, settings.database_url, lookup_key, business)
     tailer = PolicyTailer(
         sessions,
         load=business.load,
@@ -268,6 +281,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # them when the policy is reloaded.
         on_loaded=gc.freeze,
         on_poll=lambda behind: metrics.policy_polled(business.line_count, behind),
+        snapshots=snapshots,
     )
     cipher = field_cipher(settings)
     cards = CardStore(sessions, PointReader(engine), AuditWriter(settings.database_url), cipher)

@@ -63,6 +63,20 @@ BULK = (
 )
 
 
+def bulk_variables(service: str, document_ref: str) -> dict:
+    """The bulkGrant the benchmarks send: `service` to every bench outlet `prepare` made in Shenzhen."""
+    return {
+        "i": {
+            "tenant": SZ,
+            "service": service,
+            "validFrom": "2026-01-01T00:00:00Z",
+            "documentRef": document_ref,
+            "reason": "benchmark",
+            "selector": {"under": SZ, "kind": "grassroots_platform", "search": "bench-"},
+        }
+    }
+
+
 async def prepare(url: str, outlets: int) -> tuple[str, list[tuple[str, str]]]:
     """The demo tree, `outlets` grassroots platforms in Shenzhen, and a Shenzhen admin's token."""
     engine = make_async_engine(url)
@@ -148,16 +162,7 @@ def main() -> None:
         with serve(app) as base, httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
             wait_ready(client, base)
             assert not any(enforced(*p) for p in probes), "a probe outlet was allowed before the grant"
-            variables = {
-                "i": {
-                    "tenant": SZ,
-                    "service": SERVICE,
-                    "validFrom": "2026-01-01T00:00:00Z",
-                    "documentRef": "深人社函〔2026〕100号",
-                    "reason": "benchmark",
-                    "selector": {"under": SZ, "kind": "grassroots_platform", "search": "bench-"},
-                }
-            }
+            variables = bulk_variables(SERVICE, "深人社函〔2026〕100号")
             t0 = time.perf_counter()
             response = client.post(
                 f"{base}/graphql",

@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.admin import SZ  # noqa: E402
+from bench.admin import bulk_variables  # noqa: E402
 from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
 from bench.load import prepare, scenarios, serve  # noqa: E402
 from bench.loadgen import finish, median_run, require_wrk, start  # noqa: E402
@@ -39,16 +39,7 @@ BULK = "mutation($i: BulkGrantInput!) { bulkGrant(input: $i) { count state first
 
 
 def bulk_grant(base: str, token: str, round_: int) -> tuple[float, dict]:
-    variables = {
-        "i": {
-            "tenant": SZ,
-            "service": "activation",
-            "validFrom": "2026-01-01T00:00:00Z",
-            "documentRef": f"深人社函〔2026〕{300 + round_}号",
-            "reason": "benchmark",
-            "selector": {"under": SZ, "kind": "grassroots_platform", "search": "bench-"},
-        }
-    }
+    variables = bulk_variables("activation", f"深人社函〔2026〕{300 + round_}号")
     started = time.perf_counter()
     body = httpx.post(
         f"{base}/graphql",
@@ -102,7 +93,8 @@ def main() -> None:
 
         migrate.upgrade(url)
         token, keys, cards = asyncio.run(prepare(url, workdir, args.cards, args.outlets))
-        server, base = serve(url, workdir, 1)
+        server = serve(url, workdir, 1)
+        base = server.base
         try:
             alone, _ = scenarios(token, keys, cards, "stall")
             finish("warm-up", start(base, workdir, alone, 2))
@@ -125,8 +117,7 @@ def main() -> None:
                 asyncio.run(revoke_grants(url, int(granted["firstGrantId"]), int(granted["lastGrantId"])))
                 time.sleep(2)  # the worker applies the revocations from the change log
         finally:
-            server.terminate()
-            server.wait(timeout=60)
+            server.stop()
         database = backend(url)
     q, b = median_run(quiet, by="p99_ms"), median_run(busy, by="p99_ms")
     figures = {

@@ -28,7 +28,6 @@ import csv
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,8 @@ from bench.admin import prepare as place_outlets  # noqa: E402
 from bench.cpu import CpuWatch, named, process_tree  # noqa: E402
 from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
 from bench.loadgen import Run, Scenario, median_run, require_wrk, run, run_together  # noqa: E402
-from bench.partner import card_status_document, free_port  # noqa: E402
+from bench.partner import card_status_document  # noqa: E402
+from tests.procsrv import ServeProcess  # noqa: E402
 
 UNLIMITED = "1000000/second"
 # All cores this busy (server, database and wrk together): the machine, not the server, set the pace.
@@ -109,37 +109,25 @@ async def prepare(url: str, workdir: Path, cards: int, outlets: int) -> tuple[st
     return token, keys, random.Random(3).sample(rows, min(2000, len(rows)))
 
 
-def serve(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "SSC_DATABASE_URL": url,
-        "SSC_PARTNER_RATE_LIMIT": UNLIMITED,
-        "SSC_PARTNER_RATE_LIMIT_MAX": UNLIMITED,
-        "SSC_METRICS_DIR": str(workdir / f"metrics-{port}"),
-        "SSC_LOG_LEVEL": "warning",
-    }
-    ssc = str(Path(sys.executable).with_name("ssc"))
-    server = subprocess.Popen(
-        [ssc, "serve", "--port", str(port), "--workers", str(workers)], cwd=ROOT, env=env
+def serve(url: str, workdir: Path, workers: int) -> ServeProcess:
+    """`ssc serve --workers N` on the benchmark's database, every worker ready."""
+    server = ServeProcess(
+        url,
+        workdir / "keys.env",
+        "--workers",
+        str(workers),
+        partner_rate_limit=UNLIMITED,
+        partner_rate_limit_max=UNLIMITED,
+        log_level="warning",
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            raise SystemExit("server did not become ready")
-        time.sleep(0.2)
+    server.start(wait=False)
+    server.wait_ready(time.monotonic() + START_TIMEOUT_S)
     # Every worker must have loaded its policy: /readyz answers from whichever one accepted.
     for _ in range(workers * 20):
-        if httpx.get(f"{base}/readyz", timeout=5).status_code != 200:
+        if httpx.get(f"{server.base}/readyz", timeout=5).status_code != 200:
+            server.stop()
             raise SystemExit("a worker is not ready")
-    return server, base
+    return server
 
 
 def scenarios(
@@ -201,7 +189,8 @@ def main() -> None:
         token, keys, cards = asyncio.run(prepare(url, workdir, args.cards, args.outlets))
         print(f"setup {time.perf_counter() - started:.0f} s", file=sys.stderr)
         for workers in counts:
-            server, base = serve(url, workdir, workers)
+            server = serve(url, workdir, workers)
+            base = server.base
             try:
                 alone_runs: list[Run] = []
                 mixed_runs: dict[str, list[Run]] = {}
@@ -209,15 +198,16 @@ def main() -> None:
                     alone, mix = scenarios(token, keys, cards, f"ld-w{workers}-r{n}", args.connections)
                     if n == 0:
                         run(base, workdir, alone, 2)  # warm up every worker
-                    watch = CpuWatch({"server": process_tree(server.pid), "postgresql": named("postgres")})
+                    watch = CpuWatch(
+                        {"server": process_tree(server.process.pid), "postgresql": named("postgres")}
+                    )
                     watch.start()
                     alone_runs.append(run(base, workdir, alone, args.seconds))
                     cores[alone_runs[-1]] = watch.stop()
                     for r in run_together(base, workdir, mix, args.seconds):
                         mixed_runs.setdefault(r.name, []).append(r)
             finally:
-                server.terminate()
-                server.wait(timeout=60)
+                server.stop()
             usage[workers] = cores[median_run(alone_runs)]
             results[workers] = {
                 "card_status_alone": median_run(alone_runs),

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from app.settings import Settings  # noqa: E402
 from app.store import migrate  # noqa: E402
 from app.web import create_app  # noqa: E402
-from bench.admin import BULK, SZ, prepare, wait_ready  # noqa: E402
+from bench.admin import BULK, bulk_variables, prepare, wait_ready  # noqa: E402
 from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
 from tests.livesrv import serve  # noqa: E402
 
@@ -102,16 +102,7 @@ def main() -> None:
             wait_ready(client, base)
             time.sleep(0.5)
             watch.watching = True
-            variables = {
-                "i": {
-                    "tenant": SZ,
-                    "service": "activation",
-                    "validFrom": "2026-01-01T00:00:00Z",
-                    "documentRef": "深人社函〔2026〕101号",
-                    "reason": "benchmark",
-                    "selector": {"under": SZ, "kind": "grassroots_platform", "search": "bench-"},
-                }
-            }
+            variables = bulk_variables("activation", "深人社函〔2026〕101号")
             t0 = time.perf_counter()
             body = client.post(
                 f"{base}/graphql",

@@ -24,7 +24,6 @@ import csv
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.databases import DATABASE_URL_HELP, backend, bench_database  # noqa: E402
 from bench.loadgen import Run, Scenario, median_run, require_wrk, run  # noqa: E402
+from tests.procsrv import free_port  # noqa: E402
 
 OUTLET = "gz-th-wushan"
 START_TIMEOUT_S = 60
@@ -90,12 +90,6 @@ async def prepare(url: str, workdir: Path, cards: int, outlets: int) -> tuple[st
     with card_file.open(encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["issuing_tenant"].startswith("cn/440000")]
     return key.key, random.Random(3).sample(rows, min(2000, len(rows))), import_rate
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def card_status_document():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -32,6 +33,18 @@ def _pg_admin_url() -> str | None:
 
 def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# Workers the tests start (in process or as `ssc serve`) keep their policy snapshots in a directory
+# of this run's, never in the project's var/: set on import, before any Settings is made.
+SNAPSHOT_DIR = tempfile.mkdtemp(prefix="ssc-test-snapshots-")
+os.environ["SSC_POLICY_SNAPSHOT_DIR"] = SNAPSHOT_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def snapshots_removed() -> Iterator[None]:
+    yield
+    shutil.rmtree(SNAPSHOT_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

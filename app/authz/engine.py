@@ -373,6 +373,19 @@ class IndexedEnforcer:
             raise
         return len(added)
 
+    def state(self) -> tuple:
+        """The index as builtin containers (a snapshot writes them with marshal: app/authz/snapshot.py).
+        The compliance queries' index by domain and service is left out: it is rebuilt on first use."""
+        links = None if self._links is None else self._links.state()
+        return self._index, self._policy_count, self._svc_counts, links
+
+    def restore(self, state: tuple) -> None:
+        """Take the index back from `state`, the `state()` of an enforcer of the same model."""
+        self._index, self._policy_count, self._svc_counts, links = state
+        self._by_dom_svc = None
+        if links is not None:
+            self._links.restore(*links)
+
     def lines(self) -> Iterator[tuple[str, ...]]:
         """Every line as a CSV-like row, policy lines first."""
         for bucket in self._index.values():

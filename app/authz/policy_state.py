@@ -46,6 +46,19 @@ class BusinessPolicy:
                 self._apply_own("add", line[0], line[1:])
         self.enforcer.load(casbin_lines)
 
+    def state(self) -> tuple:
+        """Everything held, as builtin containers (app/authz/snapshot.py)."""
+        suspensions = {
+            key: tuple((m.dom, m.why, m.gid) for m in marks) for key, marks in self.suspensions.items()
+        }
+        return self.enforcer.state(), self.ceilings, suspensions
+
+    def restore(self, state: tuple) -> None:
+        """Take back what `state()` gave (by a policy of the same code: the snapshot checks)."""
+        enforcer, self.ceilings, suspensions = state
+        self.enforcer.restore(enforcer)
+        self.suspensions = {key: tuple(Suspension(*m) for m in marks) for key, marks in suspensions.items()}
+
     def apply(self, change: Change) -> None:
         adding = change.op == "add"
         if change.ptype == "p":

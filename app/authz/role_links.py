@@ -99,6 +99,14 @@ class RoleLinks:
         self._graphs[domain] = graphs
         return graphs
 
+    def state(self) -> tuple[dict[str, dict[str, tuple[str, ...]]], int]:
+        """The links as builtin containers, for a snapshot (app/authz/snapshot.py)."""
+        return self._by_domain, self.count
+
+    def restore(self, by_domain: dict[str, dict[str, tuple[str, ...]]], count: int) -> None:
+        self._by_domain, self.count = by_domain, count
+        self._graphs.clear()
+
     def lines(self) -> Iterator[tuple[str, str, str]]:
         for domain, links in self._by_domain.items():
             for user, roles in links.items():

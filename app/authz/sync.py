@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import psycopg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.authz.snapshot import PolicySnapshots
 from app.store.policy import (
     NOTIFY_CHANNEL,
     Change,
@@ -37,6 +39,9 @@ Apply = Callable[[Change], None]
 YIELD_EVERY = 500
 LOG_PAGE = 10_000  # log entries read at once
 HELD_BACK_PAUSE_S = 0.002
+# A start that replayed this many changes after its snapshot writes a fresh one (a bulk grant is
+# 100,000: replaying them at every restart would cost seconds).
+SNAPSHOT_REFRESH = 20_000
 Load = Callable[[list[tuple[str, ...]]], None]
 
 
@@ -58,9 +63,12 @@ class PolicyTailer:
         listen_poll_interval: float = 1.0,
         on_loaded: Callable[[], None] = lambda: None,
         on_poll: Callable[[int], None] = lambda behind: None,
+        snapshots: PolicySnapshots | None = None,
     ) -> None:
         """`on_poll(behind)` follows each poll of the log: how many changes this worker had not
-        applied when it looked (its lag, for the metrics)."""
+        applied when it looked (its lag, for the metrics). With `snapshots`, a start reads the
+        policy from a snapshot when it may (app/authz/snapshot.py) and writes one when it had to
+        read the database or replay much of the log, and so does a stop."""
         self.sessions = sessions
         self._on_poll = on_poll
         self._load, self._apply, self._on_loaded = load, apply, on_loaded
@@ -73,9 +81,47 @@ class PolicyTailer:
         # One catch-up at a time (the tailer's own and those of requests): each change applied once.
         self._applying = asyncio.Lock()
         self._committed_here = keep_committed(sessions.kw["bind"])
+        self._snapshots = snapshots
         self.loaded = False
 
     async def load(self) -> int:
+        """Load the policy: from the snapshot, then the log after it, when there is one to use;
+        else every line from the database. Returns the lines read from the database.
+
+        The cyclic garbage collector is paused meanwhile: the policy is millions of containers that
+        hold no cycles, and collections triggered by their allocation would walk them again and
+        again (a third of the time it takes to read a snapshot)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return await self._load_policy()
+        finally:
+            if collecting:
+                gc.enable()
+
+    async def _load_policy(self) -> int:
+        if self._snapshots is not None and (position := await self._snapshots.restore(self.sessions)):
+            self.last_id = position
+            replayed = await self.catch_up()
+            log.info(
+                "policy read from snapshot %s (position %s), then %s later changes from the log",
+                self._snapshots.path,
+                position,
+                replayed,
+            )
+            if replayed >= SNAPSHOT_REFRESH:
+                await self._snapshots.save(self.sessions, self.last_id)
+            count = 0
+        else:
+            count = await self._load_lines()
+            log.info("policy loaded from the database: %s lines (position %s)", count, self.last_id)
+            if self._snapshots is not None:
+                await self._snapshots.save(self.sessions, self.last_id)
+        self.loaded = True
+        self._on_loaded()
+        return count
+
+    async def _load_lines(self) -> int:
         """Read every line into `load`, chunk by chunk.
 
         The log position is read first, in the same transaction: a change committed between the two
@@ -88,8 +134,6 @@ class PolicyTailer:
             async for chunk in stream_lines(session):
                 self._load(chunk)
                 count += len(chunk)
-        self.loaded = True
-        self._on_loaded()
         return count
 
     @property
@@ -137,13 +181,6 @@ class PolicyTailer:
                 # (they may see part of it applied, never a change out of order).
                 await asyncio.sleep(0)
 
-    @contextlib.asynccontextmanager
-    async def applying_own_changes(self) -> AsyncIterator[None]:
-        """Around a request's change: what it commits is applied before the block ends, so the
-        request's answer, and every later request on this worker, see it."""
-        yield
-        await self.catch_up()
-
     async def reach(self, revision: int, timeout: float) -> bool:
         """Make sure the worker has applied `revision`, waiting at most `timeout` seconds; False if it
         could not (the caller answers STALE). RevisionUnknown if nothing that late was committed."""
@@ -182,6 +219,12 @@ class PolicyTailer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._snapshots is not None and self.loaded:
+            # The next start then replays only what is committed after this one.
+            try:
+                await self._snapshots.save(self.sessions, self.last_id)
+            except Exception as err:  # the database gone: the stop goes on, the next start loads
+                log.warning("no policy snapshot written at stop: %s", type(err).__name__)
 
     async def _run(self) -> None:
         while True:

@@ -74,8 +74,9 @@ class Console:
         """Run a use case of app/ops as `actor`, the way the GraphQL API does (Context.run): what it
         commits is applied to this worker's policy before the page answers, so the change the person
         is told about is in force for their very next request."""
-        async with self.policy.applying_own_changes():
-            return await use_case(self.sessions, actor, *args, request_id=request_id(request), **kwargs)
+        result = await use_case(self.sessions, actor, *args, request_id=request_id(request), **kwargs)
+        await self.policy.catch_up()
+        return result
 
     async def read(
         self, request: Request, actor: Actor, use_case: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any

@@ -73,8 +73,8 @@ class Context:
         committed before it) to its policy index: a change the caller is told succeeded is in force
         for their very next request on this worker, and the answer's revision holds it."""
         actor = await self.actor()
-        async with self.policy.applying_own_changes():
-            result = await use_case(self.sessions, actor, *args, request_id=self.request_id, **kwargs)
+        result = await use_case(self.sessions, actor, *args, request_id=self.request_id, **kwargs)
+        await self.policy.catch_up()
         self.revision = self.policy.revision
         return result
 

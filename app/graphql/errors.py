@@ -17,6 +17,7 @@ from app.ops.errors import OpsError
 from app.store.unavailable import database_unavailable
 
 UNAVAILABLE_MESSAGE = "the database cannot be reached just now; retry in a moment"
+INTERNAL_MESSAGE = "Internal server error"
 # The domain names what it refuses by its own words; the caller sent the API's argument names.
 _API_FIELDS = {"tenant_path": "tenant", "region_code": "tenant", "pin": "newPin"}
 
@@ -68,38 +69,46 @@ def coded_extensions(error: GraphQLError) -> dict | None:
     return visible_extensions(original)
 
 
+def coded(error: GraphQLError) -> bool:
+    """Whether an error reaches the client as it is (with its code added to its extensions), or
+    is masked (False: a bug or an outage)."""
+    extensions = coded_extensions(error)
+    if extensions is None:
+        return False
+    if error.original_error is not None and visible_extensions(error.original_error):
+        error.extensions = {**(error.extensions or {}), **extensions}
+    else:  # a request error keeps what graphql-core or a limit already said of it
+        error.extensions = {**extensions, **(error.extensions or {})}
+    return True
+
+
+def masked(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """What the client sees of an error that is not coded: UNAVAILABLE for an outage, else
+    INTERNAL with the request id, at the same place in the document and the answer."""
+    if database_unavailable(error.original_error):  # an outage, not a bug: the caller retries
+        message, extensions = UNAVAILABLE_MESSAGE, {"code": "UNAVAILABLE", "retryAfter": 1}
+    else:
+        message, extensions = INTERNAL_MESSAGE, {"code": "INTERNAL"}
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={**extensions, "requestId": request_id},
+    )
+
+
+def client_errors(errors: list[GraphQLError], request_id: str | None) -> list[GraphQLError]:
+    """The errors as the client sees them (what CodedMaskErrors does to a result's errors)."""
+    return [error if coded(error) else masked(error, request_id) for error in errors]
+
+
 class CodedMaskErrors(MaskErrors):
     """Lets coded errors through with their extensions and masks the rest as INTERNAL."""
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=self._mask, error_message="Internal server error")
-
-    def _mask(self, error: GraphQLError) -> bool:
-        extensions = coded_extensions(error)
-        if extensions is None:
-            return True
-        if error.original_error is not None and visible_extensions(error.original_error):
-            error.extensions = {**(error.extensions or {}), **extensions}
-        else:  # a request error keeps what graphql-core or a limit already said of it
-            error.extensions = {**extensions, **(error.extensions or {})}
-        return False
+        super().__init__(should_mask_error=lambda error: not coded(error), error_message=INTERNAL_MESSAGE)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = getattr(self.execution_context.context, "request_id", None)
-        if database_unavailable(error.original_error):  # an outage, not a bug: the caller retries
-            return GraphQLError(
-                UNAVAILABLE_MESSAGE,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={"code": "UNAVAILABLE", "retryAfter": 1, "requestId": request_id},
-            )
-        return GraphQLError(
-            self.error_message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": "INTERNAL", "requestId": request_id},
-        )
+        return masked(error, getattr(self.execution_context.context, "request_id", None))

@@ -3,7 +3,8 @@ the SHA-256 of their text.
 
 Each operation becomes a document of its own (the operation and the fragments it uses, as graphql-core
 prints them), parsed and validated once, against the schema, when the server starts: a broken
-one stops the start, and a request running one is neither parsed nor validated again. A partner sends
+one stops the start, and a request running one is neither parsed nor validated again; one that can
+be is compiled into a plan that runs without the generic executor (app/graphql/compiled.py). A partner sends
 the hash in Apollo's persisted-query form, `"extensions": {"persistedQuery": {"version": 1,
 "sha256Hash": "…"}}`, instead of the text; in production a partner key runs only these documents (by
 hash or by their exact text), whatever else it sends is refused. An administrator's token is not
@@ -30,6 +31,8 @@ from graphql import (
 )
 from graphql.language import Visitor
 
+from app.graphql.compiled import CompiledOperation, compile_operation
+
 DOCUMENTS_FILE = Path(__file__).resolve().with_name("partner_documents.graphql")
 
 
@@ -39,6 +42,8 @@ class TrustedDocument:
     text: str
     sha256: str
     document: DocumentNode
+    # Its plan (app/graphql/compiled.py), or None when it runs on the generic path.
+    compiled: CompiledOperation | None
 
 
 class InvalidTrustedDocument(ValueError):
@@ -89,7 +94,11 @@ class TrustedDocuments:
             if errors:
                 raise InvalidTrustedDocument(f"{path.name}, {operation.name.value}: {errors[0].message}")
             found = TrustedDocument(
-                operation.name.value, text, hashlib.sha256(text.encode()).hexdigest(), document
+                operation.name.value,
+                text,
+                hashlib.sha256(text.encode()).hexdigest(),
+                document,
+                compile_operation(schema, document),
             )
             self._by_hash[found.sha256] = self._by_text[text] = found
 

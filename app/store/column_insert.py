@@ -19,13 +19,22 @@ from app.store.driver_sql import DriverSQL
 from app.store.slices import in_slices
 
 
+def _inserted(table: Table) -> list:
+    return [c for c in table.columns if not c.primary_key]
+
+
 @lru_cache(maxsize=16)
-def _bulk_insert(table: Table, dialect: Dialect) -> tuple[DriverSQL, dict[str, Callable]]:
-    """`INSERT INTO table (...) VALUES (...)` in the driver's SQL, and the columns' bind converters."""
-    columns = [c for c in table.columns if not c.primary_key]
-    statement = insert(table).values({c.name: bindparam(c.name) for c in columns})
-    converters = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns}
-    return DriverSQL.compile(statement, dialect), {k: v for k, v in converters.items() if v is not None}
+def _converters(table: Table, dialect: Dialect) -> dict[str, Callable]:
+    """The bind converters of the columns that have one (e.g. a datetime's on SQLite)."""
+    converters = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in _inserted(table)}
+    return {name: convert for name, convert in converters.items() if convert is not None}
+
+
+@lru_cache(maxsize=16)
+def _values_insert(table: Table, dialect: Dialect) -> DriverSQL:
+    """`INSERT INTO table (...) VALUES (...)` in the driver's SQL."""
+    statement = insert(table).values({c.name: bindparam(c.name) for c in _inserted(table)})
+    return DriverSQL.compile(statement, dialect)
 
 
 async def insert_columns(
@@ -35,7 +44,7 @@ async def insert_columns(
     row shares (`shared`). Bulk grants write 200,000 rows (their lines and log entries), so this
     goes through the driver: SQLAlchemy's per-row parameter processing costs ~10 µs a row."""
     dialect = session.bind.dialect
-    statement, converters = _bulk_insert(table, dialect)
+    converters = _converters(table, dialect)
     columns = {n: [converters[n](v) for v in vs] if n in converters else vs for n, vs in columns.items()}
     shared = {n: converters[n](v) if n in converters else v for n, v in shared.items()}
     connection = await session.connection()
@@ -43,6 +52,7 @@ async def insert_columns(
         await connection.exec_driver_sql(*await _unnested_insert(table, dialect, columns, shared))
         return
     rows = len(next(iter(columns.values())))
+    statement = _values_insert(table, dialect)
     given = [columns[n] if n in columns else repeat(shared[n], rows) for n in statement.positions]
     await connection.exec_driver_sql(statement.sql, list(zip(*given, strict=True)))
 

@@ -309,6 +309,18 @@ async def last_change_id(session: AsyncSession) -> int:
     return (await session.exec(select(func.coalesce(func.max(PolicyChange.id), 0)))).one()
 
 
+async def change_entry(session: AsyncSession, change_id: int) -> tuple[str, str, str, str] | None:
+    """The log entry `change_id` as (op, ptype, rule, at in ISO 8601), or None if there is none."""
+    row = (
+        await session.exec(
+            select(PolicyChange.op, PolicyChange.ptype, PolicyChange.rule, PolicyChange.at).where(
+                PolicyChange.id == change_id
+            )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1], row[2], row[3].isoformat())
+
+
 async def stream_lines(session: AsyncSession, chunk: int = 50_000) -> AsyncIterator[list[tuple[str, ...]]]:
     """Every line as `(ptype, *rule)`, in chunks: a million ORM objects at once would cost
     gigabytes, plain tuples streamed from a server-side cursor cost little more than the index."""

@@ -120,6 +120,8 @@ async def test_a_worker_killed_mid_write_loses_nothing_it_acknowledged(world):
         restarted_in = killed.start()
         time.sleep(LOAD_SECONDS / 2)
         told = load.stop()
+        # It came back from its policy snapshot (app/authz/snapshot.py) and the log after it.
+        assert "policy read from snapshot" in killed.log.read_text(errors="replace")
         print(
             f"killed a worker mid-write; back in {restarted_in:.1f} s "
             f"(down {time.monotonic() - killed_at:.1f} s in all); "

@@ -8,7 +8,6 @@ is refused with a summary per problem (how many outlets, the first few ids).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from app.ops.grants import changes as grants
 from app.ops.grants.fit import grant_refusal
 from app.ops.inputs import MAX_OUTLET_ID, check_length, parse_kind, parse_tenant
 from app.store.queries import in_subtree
-from app.store.slices import SLICE, streamed
+from app.store.slices import in_slices, streamed
 from app.store.tables import Outlet, Tenant
 
 CHUNK = 10_000  # ids per IN list: below SQLite's and PostgreSQL's bound-parameter limits
@@ -204,18 +203,17 @@ async def problems_of(
                 add(Problem("UNKNOWN_OUTLET", "no such outlet"), outlet_id)
     table = await grants.ceiling_table(session)
     by_kind: dict[str, Problem | None] = {}
-    for n, (outlet_id, kind, status, path) in enumerate(outlets, 1):
-        if n % SLICE == 0:
-            await asyncio.sleep(0)  # see app.store.slices
-        if not dom_in(path, tenant):
-            add(Problem("OUTSIDE_TENANT", f"the outlet is outside tenant {tenant}"), outlet_id)
-        elif status != "open":
-            add(Problem("CLOSED", "the outlet is closed"), outlet_id)
-        else:
-            if kind not in by_kind:
-                by_kind[kind] = kind_refusal(tenant, service, kind, table)
-            if by_kind[kind] is not None:
-                add(by_kind[kind], outlet_id)
+    async for part in in_slices(outlets):
+        for outlet_id, kind, status, path in part:
+            if not dom_in(path, tenant):
+                add(Problem("OUTSIDE_TENANT", f"the outlet is outside tenant {tenant}"), outlet_id)
+            elif status != "open":
+                add(Problem("CLOSED", "the outlet is closed"), outlet_id)
+            else:
+                if kind not in by_kind:
+                    by_kind[kind] = kind_refusal(tenant, service, kind, table)
+                if by_kind[kind] is not None:
+                    add(by_kind[kind], outlet_id)
     return list(problems.values())
 
 

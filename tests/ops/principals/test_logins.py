@@ -11,10 +11,12 @@ from datetime import timedelta
 
 import pyotp
 import pytest
+from argon2.exceptions import VerifyMismatchError
 from sqlmodel import select
 
 from app.ops.auth import authenticate
 from app.ops.errors import OpsError
+from app.ops.principals import logins
 from app.ops.principals.admin import deactivate_principal
 from app.ops.principals.console_sessions import console_actor, csrf_ok, csrf_token, log_out
 from app.ops.principals.credentials import create_principal_with_token
@@ -206,3 +208,11 @@ async def test_two_logins_racing_with_one_code_open_one_session(sessions, admin,
     opened = [token for token, o in zip((first.token, second.token), outcomes, strict=True) if o is None]
     assert len(opened) == 1 and (await console_actor(sessions, opened[0], IDLE)).name == "gz.admin"
     assert len(await events(sessions, "login.success")) == 2  # the first login's and this one's
+
+
+def test_an_unknown_name_is_checked_against_a_hash_as_costly_as_a_real_one():
+    """NOBODY stands in for the password hash of a name without a login: were its parameters not the
+    hasher's own, an unknown name would answer faster (or slower) than a wrong password."""
+    assert not logins._HASHER.check_needs_rehash(logins.NOBODY)
+    with pytest.raises(VerifyMismatchError):
+        logins._HASHER.verify(logins.NOBODY, "correct horse battery staple")
