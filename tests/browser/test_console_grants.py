@@ -175,6 +175,10 @@ async def test_the_issue_scenario(browser, console, screenshots):
     await both_languages(admin, screenshots, "person")
     await admin.fill("#deactivate-reason", "调离岗位")
     await admin.click("button:text-is('停用')")
+    # count() does not wait: wait for the page the form leads to, a notice or a refusal (a CI run once
+    # found neither), and say which refusal it was.
+    await admin.locator(".notice, .problem").first.wait_for()
+    assert not await admin.locator(".problem").count(), await admin.locator(".problem").inner_text()
     assert await admin.locator(".notice").count() == 1
     await approver.goto(f"{console}/console/approvals")
     assert approver.url.endswith("/console/login")
