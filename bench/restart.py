@@ -1,7 +1,7 @@
 """A killed worker, started again: how soon does it serve, and with how much memory? (issue 16: ≤ 5 s
 with 1,000,000 policy lines, ≤ 500 MB)
 
-    python bench/restart.py [--lines 1000000] [--changes 20000] [--rounds 3]
+    python bench/restart.py [--lines 1000000] [--changes 10000] [--rounds 3]
                             [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
 Builds bench/authz.py's national-shaped policy of N lines in a fresh database, then runs one

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import orjson
 import psycopg
 import pytest
 from sqlalchemy import make_url
@@ -256,3 +257,22 @@ def test_a_null_in_a_non_null_field_goes_up_alike(twins, monkeypatch):
     error = answer.json()["errors"][0]
     assert answer.json()["data"] is None
     assert error["path"] == ["cardStatus", "cardSerial"] and error["extensions"]["code"] == "INTERNAL"
+
+
+def test_a_trusted_document_in_another_request_shape_runs_from_its_plan_too(twins):
+    """Partners' usual shape skips strawberry's HTTP handling (app/graphql/request_shape.py); another
+    shape — here a content type with a charset — goes through strawberry, and still runs the plan,
+    with the same answer."""
+    compiled_base, _, keys, cards, calls = twins
+    body = orjson.dumps(_by_hash("CardStatus", _card(cards["a"])))
+    answers = [
+        httpx.post(
+            f"{compiled_base}/graphql",
+            content=body,
+            headers={"content-type": kind, "x-api-key": keys[GRASSROOTS], "x-request-id": REQUEST_ID},
+            timeout=30,
+        )
+        for kind in ("application/json", "application/json; charset=utf-8")
+    ]
+    assert answers[0].content == answers[1].content and answers[0].json()["data"]["cardStatus"]
+    assert calls == ["CardStatus", "CardStatus"]
