@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pyotp
+from playwright.async_api import Error as PlaywrightError
 
 PASSWORD = "Guangzhou-2026-ok"
 VIEWPORT = {"width": 1366, "height": 768}
@@ -25,9 +26,24 @@ async def log_in(page, base: str, name: str) -> None:
     assert page.url.endswith("/console/"), page.url
 
 
+async def photograph(page, path, full_page: bool = True) -> None:
+    """The page once it has loaded. Chromium sometimes refuses a capture taken while a frame is being
+    swapped in ("Unable to capture screenshot", seen right after a redirect in a CI run): that is the
+    browser's, not the page's, so the capture is tried again a few times before it fails the test."""
+    await page.wait_for_load_state("load")
+    for attempt in range(3):
+        try:
+            await page.screenshot(path=path, full_page=full_page)
+            return
+        except PlaywrightError as err:
+            if "Unable to capture screenshot" not in str(err) or attempt == 2:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def both_languages(page, folder, name: str) -> None:
     """The page as it is, in Chinese and in English (back to Chinese after)."""
-    await page.screenshot(path=folder / f"{name}-zh.png", full_page=True)
+    await photograph(page, folder / f"{name}-zh.png")
     await page.click("nav.languages >> text=English")
-    await page.screenshot(path=folder / f"{name}-en.png", full_page=True)
+    await photograph(page, folder / f"{name}-en.png")
     await page.click("nav.languages >> text=中文")

@@ -19,7 +19,7 @@ from app.ops.principals.logins import set_password
 from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings
 from app.web import create_app
-from tests.browser.steps import PASSWORD, VIEWPORT, both_languages, log_in
+from tests.browser.steps import PASSWORD, VIEWPORT, both_languages, log_in, photograph
 from tests.livesrv import serve
 
 GZ = "cn/440000/440100"
@@ -89,7 +89,7 @@ async def test_the_issue_scenario(browser, console, screenshots):
     await admin.goto(f"{console}/console/outlets/gz-ph-tiyu")
     await admin.click("text=生成接入密钥")
     key = await admin.inner_text(".issued .secret code")
-    await admin.screenshot(path=screenshots / "outlet-key-zh.png", full_page=True)
+    await photograph(admin, screenshots / "outlet-key-zh.png")
     assert "password_change" not in await permissions(admin, console, key)
 
     approver = await page_for(browser, console, "gz.approver")
@@ -124,7 +124,7 @@ async def test_the_issue_scenario(browser, console, screenshots):
     await province.check("input[name=services][value=activation]")
     await province.click("text=预览将暂停的授权")
     assert "1" in await province.inner_text("#preview h3")
-    await province.screenshot(path=screenshots / "ceilings-preview-zh.png", full_page=True)
+    await photograph(province, screenshots / "ceilings-preview-zh.png")
     await province.click("button:text-is('保存授权上限')")
     assert "ended=1" in province.url
     assert "password_change" not in await permissions(admin, console, key)

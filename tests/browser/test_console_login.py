@@ -16,10 +16,9 @@ from app.ops.principals.logins import set_password
 from app.ops.tenants.apply import apply_tenant_files
 from app.settings import Settings
 from app.web import create_app
+from tests.browser.steps import PASSWORD, VIEWPORT, photograph
 from tests.livesrv import serve
 
-PASSWORD = "Guangzhou-2026-ok"
-VIEWPORT = {"width": 1366, "height": 768}
 GZ = "cn/440000/440100"
 
 
@@ -37,13 +36,13 @@ async def test_first_login_overview_language_and_logout(browser, console, screen
     page = await browser.new_page(viewport=VIEWPORT, locale="zh-CN")
     await page.goto(f"{console}/console/")
     assert page.url.endswith("/console/login") and await page.locator("h1").inner_text() == "登录"
-    await page.screenshot(path=screenshots / "login-zh.png")
+    await photograph(page, screenshots / "login-zh.png", full_page=False)
     await page.fill("#name", "gz.web")
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
     assert page.url.endswith("/console/enrol")
     assert await page.locator(".qr svg").count() == 1
-    await page.screenshot(path=screenshots / "enrol-zh.png")
+    await photograph(page, screenshots / "enrol-zh.png", full_page=False)
     secret = (await page.inner_text(".secret code")).replace(" ", "")
     if time.time() % 30 > 27:
         await asyncio.sleep(3)
@@ -53,7 +52,7 @@ async def test_first_login_overview_language_and_logout(browser, console, screen
     assert await page.locator("h1").inner_text() == "概览"
     assert await page.locator("text=广州市天河区人力资源和社会保障局").count() == 1
     assert await page.locator("text=cn/440000/440300").count() == 0  # Shenzhen is not theirs
-    await page.screenshot(path=screenshots / "overview-zh.png", full_page=True)
+    await photograph(page, screenshots / "overview-zh.png")
     await page.click("nav.pages >> text=网点")
     await page.select_option("#kind", "bank_outlet")
     await page.click("form.filters button")
@@ -62,13 +61,13 @@ async def test_first_login_overview_language_and_logout(browser, console, screen
         await page.locator("tbody td:nth-child(3)").all_inner_texts()
         == ["银行网点"] * await page.locator("tbody tr").count()
     )
-    await page.screenshot(path=screenshots / "outlets-zh.png", full_page=True)
+    await photograph(page, screenshots / "outlets-zh.png")
     await page.click("text=English")
     assert await page.locator("h1").inner_text() == "Outlets"
-    await page.screenshot(path=screenshots / "outlets-en.png", full_page=True)
+    await photograph(page, screenshots / "outlets-en.png")
     await page.click("nav.pages >> text=Overview")
     assert await page.locator("h1").inner_text() == "Overview"
-    await page.screenshot(path=screenshots / "overview-en.png", full_page=True)
+    await photograph(page, screenshots / "overview-en.png")
     # Keyboard: the skip link comes first and leads to the content.
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.className") == "skip"
@@ -79,7 +78,7 @@ async def test_first_login_overview_language_and_logout(browser, console, screen
     assert await page.locator("h1").inner_text() == "Overview"
     await page.click("button:has-text('Log out')")
     assert page.url.endswith("/console/login")
-    await page.screenshot(path=screenshots / "login-en.png")
+    await photograph(page, screenshots / "login-en.png", full_page=False)
     await page.goto(f"{console}/console/")
     assert page.url.endswith("/console/login")  # the session ended
     await page.close()
