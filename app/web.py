@@ -167,8 +167,8 @@ class GraphQLApp(GraphQL):
         """A trusted document with a plan runs from it (app/graphql/compiled.py); any other
         request, and one naming another operation than the document's, goes the generic way."""
         found = self.trusted.by_text(request_data.query) if request_adapter.method == "POST" else None
-        compiled = found.compiled if found is not None else None
-        if compiled is not None and request_data.operation_name in (None, compiled.name):
+        compiled = found.plan_for(request_data.operation_name) if found is not None else None
+        if compiled is not None:
             return await compiled.execute(self.schema._schema, context, request_data.variables)
         return await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data

@@ -90,7 +90,9 @@ class PolicySnapshots:
             return None
         payload = self._verified(blob)
         if payload is None:
-            log.warning("policy snapshot %s was not written by this platform: not used", self.path)
+            # Written under another lookup key (a rotation, or tests sharing a database's address),
+            # damaged, or not the platform's at all.
+            log.warning("policy snapshot %s does not verify under this lookup key: not used", self.path)
             return None
         # The header first, on its own: the state is unmarshalled only by the code that wrote it.
         size = int.from_bytes(payload[:HEADER_SIZE_BYTES], "big")

@@ -29,6 +29,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -270,6 +271,8 @@ class CompiledOperation:
     fragments: dict[str, FragmentDefinitionNode]
     root: GraphQLObjectType
     node: FieldNode
+    field: GraphQLField
+    non_null: bool
     key: str
     complete: Complete
     # Its variables when all are texts: coerced without graphql-core when each is given as a text.
@@ -300,8 +303,7 @@ class CompiledOperation:
             coerced = get_variable_values(schema, self.operation.variable_definitions or (), variables or {})
         if isinstance(coerced, list):
             return self._failed(None, coerced, context)
-        field = self.root.fields[self.node.name.value]
-        non_null = isinstance(field.type, GraphQLNonNull)
+        field, non_null = self.field, self.non_null
         path = Path(None, self.key, self.root.name)
         info = GraphQLResolveInfo(
             self.node.name.value,
@@ -364,6 +366,8 @@ def compile_operation(schema: GraphQLSchema, document: DocumentNode) -> Compiled
         fragments,
         root,
         node,
+        field,
+        isinstance(field.type, GraphQLNonNull),
         (node.alias or node.name).value,
         complete,
         _text_variables(schema, operation),

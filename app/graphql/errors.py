@@ -69,17 +69,17 @@ def coded_extensions(error: GraphQLError) -> dict | None:
     return visible_extensions(original)
 
 
-def coded(error: GraphQLError) -> bool:
-    """Whether an error reaches the client as it is (with its code added to its extensions), or
-    is masked (False: a bug or an outage)."""
+def client_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """What the client sees of an error: the error itself with its code added to its extensions, or,
+    for a bug or an outage, the error masked."""
     extensions = coded_extensions(error)
     if extensions is None:
-        return False
+        return masked(error, request_id)
     if error.original_error is not None and visible_extensions(error.original_error):
         error.extensions = {**(error.extensions or {}), **extensions}
     else:  # a request error keeps what graphql-core or a limit already said of it
         error.extensions = {**extensions, **(error.extensions or {})}
-    return True
+    return error
 
 
 def masked(error: GraphQLError, request_id: str | None) -> GraphQLError:
@@ -101,14 +101,15 @@ def masked(error: GraphQLError, request_id: str | None) -> GraphQLError:
 
 def client_errors(errors: list[GraphQLError], request_id: str | None) -> list[GraphQLError]:
     """The errors as the client sees them (what CodedMaskErrors does to a result's errors)."""
-    return [error if coded(error) else masked(error, request_id) for error in errors]
+    return [client_error(error, request_id) for error in errors]
 
 
 class CodedMaskErrors(MaskErrors):
-    """Lets coded errors through with their extensions and masks the rest as INTERNAL."""
+    """Lets coded errors through with their extensions and masks the rest as INTERNAL. Every error
+    goes through `anonymise_error`, which decides: the one place strawberry hands each error over."""
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=lambda error: not coded(error), error_message=INTERNAL_MESSAGE)
+        super().__init__(should_mask_error=lambda _: True, error_message=INTERNAL_MESSAGE)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return masked(error, getattr(self.execution_context.context, "request_id", None))
+        return client_error(error, getattr(self.execution_context.context, "request_id", None))

@@ -23,6 +23,8 @@ from app.graphql.validation_cache import QueryValidationCache, ValidationResults
 from app.settings import Settings
 
 CACHE_SIZE = 256
+# Where RequestSizeLimit leaves the body it decoded, for the next reader (request_shape.planned_call).
+DECODED_BODY = "ssc.decoded_body"
 
 
 def validation_rules(settings: Settings) -> list:
@@ -105,9 +107,12 @@ class RequestSizeLimit:
                 return
         if b"json" in dict(scope["headers"]).get(b"content-type", b""):
             try:
-                document = orjson.loads(body).get("query") if body else None
-            except (orjson.JSONDecodeError, AttributeError):
-                document = None  # strawberry reports malformed bodies itself
+                decoded = orjson.loads(body) if body else None
+            except orjson.JSONDecodeError:
+                decoded = None  # strawberry reports malformed bodies itself
+            else:
+                scope[DECODED_BODY] = decoded
+            document = decoded.get("query") if isinstance(decoded, dict) else None
             if isinstance(document, str) and len(document.encode()) > self.max_document:
                 await _refusal(f"query document over {self.max_document} bytes", 413)(scope, receive, send)
                 return

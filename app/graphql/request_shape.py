@@ -11,11 +11,14 @@ import orjson
 from starlette.requests import Request
 
 from app.graphql.compiled import CompiledOperation
+from app.graphql.limits import DECODED_BODY
 from app.graphql.trusted_documents import TrustedDocuments
 
 # A GraphQL string literal's escape for U+0000 (\u0000 or \u{0}): see `holds_nul`.
 NUL_ESCAPE = re.compile(r"\\u(?:0000|\{0+\})")
 NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
+# The body was not decoded before (no RequestSizeLimit in front, or a body that is no JSON).
+_UNREAD = object()
 
 
 def holds_nul(value: object) -> bool:
@@ -44,10 +47,12 @@ async def planned_call(
     accept = request.headers.get("accept", "")
     if "multipart" in accept or "event-stream" in accept:  # a streaming transport: strawberry's
         return None
-    try:
-        data = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return None
+    data = request.scope.get(DECODED_BODY, _UNREAD)
+    if data is _UNREAD:
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return None
     if not isinstance(data, dict):
         return None
     query, variables, extensions = data.get("query"), data.get("variables"), data.get("extensions")
@@ -61,7 +66,7 @@ async def planned_call(
         found = trusted.by_hash(sha256) if isinstance(sha256, str) else None
         if found is not None and query is not None and query != found.text:
             return None
-    compiled = found.compiled if found is not None else None
-    if compiled is None or data.get("operationName") not in (None, compiled.name) or holds_nul(variables):
+    compiled = found.plan_for(data.get("operationName")) if found is not None else None
+    if compiled is None or holds_nul(variables):
         return None
     return compiled, variables

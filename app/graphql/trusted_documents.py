@@ -45,6 +45,12 @@ class TrustedDocument:
     # Its plan (app/graphql/compiled.py), or None when it runs on the generic path.
     compiled: CompiledOperation | None
 
+    def plan_for(self, operation_name: object) -> CompiledOperation | None:
+        """Its plan, when it has one and the request names no other operation than it (a request
+        naming another is refused the generic way)."""
+        compiled = self.compiled
+        return compiled if compiled is not None and operation_name in (None, compiled.name) else None
+
 
 class InvalidTrustedDocument(ValueError):
     pass

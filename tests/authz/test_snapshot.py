@@ -5,7 +5,9 @@ it saw — is never used."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -16,6 +18,7 @@ from app.authz.policy_state import BusinessPolicy
 from app.authz.snapshot import PolicySnapshots
 from app.authz.sync import PolicyTailer
 from app.store import policy
+from app.store.db import make_async_engine, make_session_factory
 from app.store.policy import ProjectedLine
 from app.store.tables import PolicyChange, PolicyLine
 
@@ -164,3 +167,50 @@ async def _rewrite_log(sessions, keep_below: int | None = None) -> None:
             return
         for entry in (await session.exec(select(PolicyChange))).all():
             entry.at += timedelta(seconds=1)
+
+
+def _save_repeatedly(snapshots: PolicySnapshots, db_url: str, position: int, times: int) -> None:
+    """One worker writing its snapshot again and again, in a thread with an event loop and
+    connections of its own (as another process would)."""
+
+    async def run() -> None:
+        engine = make_async_engine(db_url)
+        try:
+            own = make_session_factory(engine)
+            # Every time written, as if it had never written one and found none on disk.
+            snapshots._position_on_disk = lambda: None
+            for _ in range(times):
+                snapshots.position = 0
+                assert await snapshots.save(own, position)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+async def test_workers_writing_the_same_snapshot_together_leave_one_whole(sessions, db_url, tmp_path, caplog):
+    """Two workers of one machine stopping together write the same file at once: a reader then finds
+    one of the two snapshots whole (never a mix, never a file it distrusts), and no temporary
+    file is left behind."""
+    rng = random.Random(11)
+    shared = tmp_path / "snapshots"
+    await _write(sessions, _lines(rng, 0, 3000))
+    first, first_at = await _loaded_from_database(sessions, db_url), await _position(sessions)
+    await _write(sessions, _lines(rng, 3000, 3000))
+    second, second_at = await _loaded_from_database(sessions, db_url), await _position(sessions)
+    with ThreadPoolExecutor(2) as pool:
+        writers = [
+            pool.submit(_save_repeatedly, PolicySnapshots(shared, db_url, KEY, state), db_url, position, 30)
+            for state, position in ((first, first_at), (second, second_at))
+        ]
+        reads = 0
+        while not all(writer.done() for writer in writers) or reads == 0:
+            reader = BusinessPolicy()
+            position = await PolicySnapshots(shared, db_url, KEY, reader).restore(sessions)
+            if position is not None:  # None only before the first file is in place
+                reads += 1
+                assert _held(reader) == _held({first_at: first, second_at: second}[position])
+        for writer in writers:
+            writer.result()  # a writer's failure, raised here
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [p.name for p in shared.iterdir()] == [PolicySnapshots(shared, db_url, KEY, first).path.name]

@@ -62,6 +62,12 @@ def twin_of(url: str) -> Iterator[str]:
     name = f"{parsed.database}_twin_{uuid.uuid4().hex[:6]}"
     admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as connection:
+        # A template must have no other session: earlier tests of this process may have left
+        # connections in pools they never closed (a CI run failed on three of them).
+        connection.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
+            (parsed.database,),
+        )
         connection.execute(f'create database "{name}" template "{parsed.database}"')
     try:
         yield parsed.set(database=name).render_as_string(hide_password=False)
