@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +21,14 @@ def _stat(pid: int) -> list[str] | None:
 
 
 def cpu_seconds(pids: list[int]) -> float:
+    """CPU time of `pids`, with that of their children already ended: PostgreSQL's postmaster reaps
+    the backends of closed connections, and their time moves into its own children's count."""
     total = 0
     for pid in pids:
         fields = _stat(pid)
         if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
+            # utime, stime (all threads), cutime, cstime (children waited for)
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / TICKS
 
 
@@ -56,14 +60,19 @@ def named(command: str) -> list[int]:
 
 @dataclass
 class CpuWatch:
-    """Cores used by each group of processes between `start()` and `stop()`."""
+    """Cores used by each group of processes between `start()` and `stop()`. A group is found again
+    at each end, so that processes started during the run count; one that ended meanwhile is counted
+    through its parent's children's time (PostgreSQL's backends through the postmaster's)."""
 
-    groups: dict[str, list[int]]
+    groups: dict[str, Callable[[], list[int]]]
 
     def start(self) -> None:
         self._began = time.monotonic()
-        self._before = {name: cpu_seconds(pids) for name, pids in self.groups.items()}
+        self._before = {name: cpu_seconds(processes()) for name, processes in self.groups.items()}
 
     def stop(self) -> dict[str, float]:
         wall = time.monotonic() - self._began
-        return {name: (cpu_seconds(pids) - self._before[name]) / wall for name, pids in self.groups.items()}
+        return {
+            name: (cpu_seconds(processes()) - self._before[name]) / wall
+            for name, processes in self.groups.items()
+        }

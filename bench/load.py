@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import json
 import os
 import random
@@ -199,7 +200,10 @@ def main() -> None:
                     if n == 0:
                         run(base, workdir, alone, 2)  # warm up every worker
                     watch = CpuWatch(
-                        {"server": process_tree(server.process.pid), "postgresql": named("postgres")}
+                        {
+                            "server": functools.partial(process_tree, server.process.pid),
+                            "postgresql": functools.partial(named, "postgres"),
+                        }
                     )
                     watch.start()
                     alone_runs.append(run(base, workdir, alone, args.seconds))

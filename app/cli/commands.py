@@ -64,18 +64,22 @@ def serve(
     import uvicorn
 
     from app.cli.http_protocol import NoDelayHttpToolsProtocol
+    from app.cli.workers import serve_workers
     from app.logs import log_config
 
-    uvicorn.run(
-        "app.web:create_app",
-        factory=True,
-        http=NoDelayHttpToolsProtocol,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_config=log_config(settings.log_level),
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
+    options = {
+        "factory": True,
+        "http": NoDelayHttpToolsProtocol,
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "workers": workers or settings.workers,
+        "log_config": log_config(settings.log_level),
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+    }
+    if options["workers"] == 1:
+        uvicorn.run("app.web:create_app", **options)
+    else:  # a listening socket per worker (app/cli/workers.py)
+        serve_workers(uvicorn.Config("app.web:create_app", **options))
 
 
 @cli.command("partner-documents")

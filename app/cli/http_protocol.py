@@ -1,10 +1,10 @@
 """The HTTP protocol `ssc serve` gives uvicorn: its httptools one, with TCP_NODELAY on every connection.
 
-With several workers uvicorn binds the listening socket itself, without naming TCP as its protocol,
-and asyncio sets TCP_NODELAY only on sockets that name it. Without it, an answer written in two parts
-(headers, then body) waits for the client's delayed ACK: 40 ms added to every request (measured with
-`bench/load.py`: `myPermissions` at 1.4 ms with one worker, 44 ms with two). A single worker binds
-through asyncio, which sets it; setting it again is harmless.
+With several workers the listening sockets are made without naming TCP as their protocol (by uvicorn as
+by app/cli/workers.py), and asyncio sets TCP_NODELAY only on sockets that name it. Without it, an answer
+written in two parts (headers, then body) waits for the client's delayed ACK: 40 ms added to every
+request (measured with `bench/load.py`: `myPermissions` at 1.4 ms with one worker, 44 ms with two). A
+single worker binds through asyncio, which sets it; setting it again is harmless.
 """
 
 from __future__ import annotations

@@ -70,10 +70,11 @@ def make_sync_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 # A worker's PostgreSQL connections for its use cases (partners' card reads have their own:
-# app.store.point_reads): kept open past SQLAlchemy's default of 5, which under load set up and tore
-# down a connection for every request beyond it.
-PG_POOL_SIZE = 10
-PG_POOL_OVERFLOW = 10
+# app.store.point_reads): all kept open, none in overflow, which SQLAlchemy closes when given back to
+# a full pool — under load that set up and tore down a connection for every request beyond the pool.
+# A use case waits for a free one instead (UNAVAILABLE after the pool's timeout).
+PG_POOL_SIZE = 20
+PG_POOL_OVERFLOW = 0
 
 
 def make_async_engine(url: str, *, echo: bool = False) -> AsyncEngine:

@@ -24,9 +24,13 @@ from app.store.driver_sql import DriverSQL
 # A WAL reader only waits while another connection recovers the WAL after a crash: rare and short,
 # and the wait blocks the worker's loop, so it is bounded tighter than a writer's.
 READER_BUSY_TIMEOUT_MS = 2_000
-# PostgreSQL: the reads' own connections, beside the app's pool (app.store.db).
-READ_POOL_SIZE = 10
-READ_POOL_OVERFLOW = 10
+# PostgreSQL: the reads' own connections, beside the app's pool (app.store.db). All kept open, none
+# beyond: SQLAlchemy closes an overflow connection when it is given back to a full pool, so under
+# steady load above the pool's size every read opened and closed one (a PostgreSQL backend started
+# and ended per partner call: one worker at 64 concurrent calls answered 1,072 cardStatus/s, 1,997
+# with the same 20 connections held open; BENCHMARKS.md). A read waits for a free connection instead.
+READ_POOL_SIZE = 20
+READ_POOL_OVERFLOW = 0
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,8 @@ _ALWAYS = (exc.TimeoutError, psycopg.OperationalError, psycopg.InterfaceError, C
 def _outage(error: BaseException) -> bool:
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
         return True
-    if isinstance(
-        error, exc.TimeoutError | psycopg.OperationalError | psycopg.InterfaceError | ConnectionError
-    ):
-        return True  # the pool had no connection in time; the server or the network
+    if isinstance(error, _ALWAYS):
+        return True
     return isinstance(error, sqlite3.OperationalError) and str(error).lower().startswith(_SQLITE_OUTAGES)
 
 

@@ -1,0 +1,72 @@
+"""`ssc serve --workers N` (app/cli/workers.py): connections opened together, and kept open as partner
+systems and load balancers keep them, are spread over the workers rather than all taken by the
+first worker to wake; and a port another server holds is refused, not shared."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from tests.procsrv import PROJECT_ROOT, free_port, worker
+
+CONNECTIONS = 32
+CALLS = 3
+
+
+def _calls_on_one_connection(base: str, n: int, gate: threading.Barrier) -> None:
+    with httpx.Client(base_url=base, timeout=20) as client:  # one connection, kept alive
+        gate.wait()
+        for call in range(CALLS):
+            assert client.get("/readyz", headers={"x-request-id": f"conn-{n}-{call}"}).status_code == 200
+
+
+def test_connections_opened_together_are_spread_over_the_workers(db_url, tmp_path):
+    key_file = tmp_path / "keys.env"
+    with worker(db_url, key_file, "--workers", "2") as base:
+        gate = threading.Barrier(CONNECTIONS)
+        threads = [
+            threading.Thread(target=_calls_on_one_connection, args=(base, n, gate))
+            for n in range(CONNECTIONS)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    log = next(tmp_path.glob("worker-*.log")).read_text(encoding="utf-8")
+    served: dict[int, set[int]] = {}  # connection -> the workers that answered it
+    for line in log.splitlines():
+        entry = json.loads(line)
+        request_id = entry.get("request_id") or ""
+        if entry["logger"] == "uvicorn.access" and request_id.startswith("conn-"):
+            served.setdefault(int(request_id.split("-")[1]), set()).add(entry["pid"])
+    assert len(served) == CONNECTIONS and all(len(pids) == 1 for pids in served.values())
+    per_worker = Counter(next(iter(pids)) for pids in served.values())
+    # By the kernel's hash, each worker's share is binomial: fewer than 6 of 32 is a 1-in-9,000 event.
+    assert len(per_worker) == 2 and min(per_worker.values()) >= 6, per_worker
+
+
+def test_a_port_another_server_listens_on_is_refused_not_shared(db_url, tmp_path):
+    port = free_port()
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # even one that would share
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        env = {"SSC_DATABASE_URL": db_url, "SSC_KEY_FILE": str(tmp_path / "keys.env")}
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("ssc")), "serve", "--port", str(port), "--workers", "2"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env, "SSC_METRICS_DIR": str(tmp_path / "metrics")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 3, done.stderr[-2000:]  # uvicorn's STARTUP_FAILURE
+    assert "Address already in use" in done.stderr
