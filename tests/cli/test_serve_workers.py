@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,9 +29,20 @@ def _calls_on_one_connection(base: str, n: int, gate: threading.Barrier) -> None
             assert client.get("/readyz", headers={"x-request-id": f"conn-{n}-{call}"}).status_code == 200
 
 
+def _listening_sockets(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:`port` (Linux's /proc/net/tcp: state 0A is LISTEN)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == f"0100007F:{port:04X}" and row.split()[3] == "0A")
+
+
 def test_connections_opened_together_are_spread_over_the_workers(db_url, tmp_path):
     key_file = tmp_path / "keys.env"
     with worker(db_url, key_file, "--workers", "2") as base:
+        # A socket per worker; /readyz answered from one, the other listens once its policy is loaded.
+        deadline = time.monotonic() + 30
+        while _listening_sockets(int(base.rsplit(":", 1)[1])) < 2:
+            assert time.monotonic() < deadline, "not two workers each listening on a socket of its own"
+            time.sleep(0.05)
         gate = threading.Barrier(CONNECTIONS)
         threads = [
             threading.Thread(target=_calls_on_one_connection, args=(base, n, gate))
