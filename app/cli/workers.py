@@ -30,11 +30,18 @@ log = logging.getLogger("uvicorn.error")
 
 def worker_socket(family: int, host: str, port: int) -> socket.socket:
     """A socket bound to (host, port) beside the other workers' (not listening yet: asyncio listens
-    when the worker starts serving)."""
+    when the worker starts serving). When another program took the address after the supervisor
+    checked it, the worker exits as one that failed to start, and the supervisor stops instead of
+    starting it again and again."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        log.error("%s:%s: %s", host, port, err)
+        sys.exit(STARTUP_FAILURE)
     return sock
 
 

@@ -15,7 +15,10 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
+from uvicorn.config import STARTUP_FAILURE
 
+from app.cli.workers import worker_socket
 from tests.procsrv import PROJECT_ROOT, free_port, worker
 
 CONNECTIONS = 32
@@ -82,3 +85,18 @@ def test_a_port_another_server_listens_on_is_refused_not_shared(db_url, tmp_path
         )
     assert done.returncode == 3, done.stderr[-2000:]  # uvicorn's STARTUP_FAILURE
     assert "Address already in use" in done.stderr
+
+
+def test_a_worker_finding_its_address_taken_fails_as_a_worker_that_did_not_start():
+    """The address taken between the supervisor's check and a worker's bind: the worker exits with
+    uvicorn's STARTUP_FAILURE, on which the supervisor stops rather than restarting it forever."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with pytest.raises(SystemExit) as exited:
+            worker_socket(socket.AF_INET, "127.0.0.1", other.getsockname()[1])
+    assert exited.value.code == STARTUP_FAILURE
+    # Beside another worker's socket, it binds.
+    first = worker_socket(socket.AF_INET, "127.0.0.1", 0)
+    with first, worker_socket(socket.AF_INET, "127.0.0.1", first.getsockname()[1]) as second:
+        assert second.getsockname() == first.getsockname()
