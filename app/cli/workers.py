@@ -36,13 +36,18 @@ def worker_socket(family: int, host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    _bind_or_exit(sock, host, port)
+    return sock
+
+
+def _bind_or_exit(sock: socket.socket, host: str, port: int) -> None:
+    """Bind, or say why not and exit as a server that failed to start (as uvicorn does)."""
     try:
         sock.bind((host, port))
     except OSError as err:
         sock.close()
         log.error("%s:%s: %s", host, port, err)
         sys.exit(STARTUP_FAILURE)
-    return sock
 
 
 class SocketPerWorker:
@@ -63,11 +68,7 @@ def _free_address(config: Config) -> tuple[int, str, int]:
     family = socket.AF_INET6 if config.host and ":" in config.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, not a listener
-        try:
-            probe.bind((config.host, config.port))
-        except OSError as err:
-            log.error("%s:%s: %s", config.host, config.port, err)
-            sys.exit(STARTUP_FAILURE)
+        _bind_or_exit(probe, config.host, config.port)
         return family, config.host, probe.getsockname()[1]
 
 

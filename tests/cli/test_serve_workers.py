@@ -5,10 +5,7 @@ first worker to wake; and a port another server holds is refused, not shared."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,7 +16,7 @@ import pytest
 from uvicorn.config import STARTUP_FAILURE
 
 from app.cli.workers import worker_socket
-from tests.procsrv import PROJECT_ROOT, free_port, worker
+from tests.procsrv import ServeProcess, worker
 
 CONNECTIONS = 32
 CALLS = 3
@@ -69,22 +66,18 @@ def test_connections_opened_together_are_spread_over_the_workers(db_url, tmp_pat
 
 
 def test_a_port_another_server_listens_on_is_refused_not_shared(db_url, tmp_path):
-    port = free_port()
+    server = ServeProcess(db_url, tmp_path / "keys.env", "--workers", "2")
     with socket.socket() as other:
         other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # even one that would share
-        other.bind(("127.0.0.1", port))
+        other.bind(("127.0.0.1", server.port))
         other.listen()
-        env = {"SSC_DATABASE_URL": db_url, "SSC_KEY_FILE": str(tmp_path / "keys.env")}
-        done = subprocess.run(
-            [str(Path(sys.executable).with_name("ssc")), "serve", "--port", str(port), "--workers", "2"],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **env, "SSC_METRICS_DIR": str(tmp_path / "metrics")},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert done.returncode == 3, done.stderr[-2000:]  # uvicorn's STARTUP_FAILURE
-    assert "Address already in use" in done.stderr
+        server.start(wait=False)
+        try:
+            exit_code = server.process.wait(timeout=60)
+        finally:
+            server.stop()
+    assert exit_code == STARTUP_FAILURE, server.log.read_text(errors="replace")[-2000:]
+    assert "Address already in use" in server.log.read_text(errors="replace")
 
 
 def test_a_worker_finding_its_address_taken_fails_as_a_worker_that_did_not_start():
