@@ -3,7 +3,9 @@ where a server is signalled, killed and started again."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,10 +21,37 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30
 
 
+# Each pytest-xdist worker hands out ports from a block of its own, below the kernel's ephemeral range
+# (32768 and up on Linux). A port from bind(0) is free at the probe, but the kernel may hand the same
+# port to another test process's bind(0) before the server started on it binds (an `ssc serve` takes a
+# second to start): that server then fails to bind, and /readyz answers from the other test's server,
+# on another database (a CI run once failed so, a valid token refused as UNAUTHENTICATED).
+FIRST_PORT, EPHEMERAL_START = 20000, 32768
+_next_ports: Iterator[int] | None = None
+
+
+def _ports() -> Iterator[int]:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    size = (EPHEMERAL_START - FIRST_PORT) // workers
+    start = random.randrange(size)  # two runs at once on one machine rarely start at one port
+    for offset in itertools.count():
+        yield FIRST_PORT + worker * size + (start + offset) % size
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port nothing listens on, never handed to another test process of this run."""
+    global _next_ports
+    _next_ports = _next_ports or _ports()
+    while True:
+        port = next(_next_ports)
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def ready(base: str) -> bool:

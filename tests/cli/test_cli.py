@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from tests.cli.commands import ROOT, TIMEOUT_S, ssc
+from tests.procsrv import free_port
 
 
 def test_help_lists_every_command(env):
@@ -64,12 +64,6 @@ def test_tokens_and_demo_generate(env, tmp_path):
     target = tmp_path / "cards.csv"
     assert ssc(env, "demo", "generate", "--cards", "20", "--csv", str(target)).returncode == 0
     assert len(target.read_text(encoding="utf-8").splitlines()) == 21
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 TENANTS_QUERY = "{ tenants { edges { node { path name } } } }"
@@ -127,7 +121,7 @@ def _register_and_grant(base: str, token: str) -> dict:
 
 def _serve_once(env: dict[str, str], token: str, then=None) -> list[str]:
     """Run `make serve`, ask for the tenants over HTTP (and run `then`), stop it; returns the paths."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "serve"],
         cwd=ROOT,
