@@ -61,7 +61,7 @@ async def lines_at(session: AsyncSession, at: datetime, where: Where) -> list[Da
             table.c.removed_by if ended else literal(None, String).label("removed_by"),
         ]
 
-    rows = (await session.execute(_both(at, columns, where))).all()
+    rows = (await session.exec(_both(at, columns, where))).all()
     return [DatedLine(r[0], tuple(v for v in r[1:8] if v is not None), *r[8:]) for r in rows]
 
 
@@ -78,5 +78,5 @@ async def subjects_at(session: AsyncSession, at: datetime, where: Where) -> set[
     joins them into one string: 100,000 outlets cost one row to fetch, not 100,000 (subjects are
     `outlet:<id>` or `kind:<kind>`, never holding a newline)."""
     lines = _both(at, lambda table, _: [table.c.v0], where).subquery()
-    joined = (await session.execute(select(aggregate_strings(lines.c.v0, "\n")))).scalar()
+    joined = (await session.exec(select(aggregate_strings(lines.c.v0, "\n")))).scalar()
     return set(joined.split("\n")) if joined else set()

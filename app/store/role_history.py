@@ -79,5 +79,5 @@ async def roles_at(session: AsyncSession, at: datetime, under: str, above: Seque
             or_(in_subtree(ended.c.tenant, under), ended.c.tenant.in_(above)),
         )
     )
-    rows = (await session.execute(union_all(held, was_held))).all()
+    rows = (await session.exec(union_all(held, was_held))).all()
     return sorted((DatedRole(*row) for row in rows), key=lambda r: (r.tenant, r.role, r.name))

@@ -106,7 +106,7 @@ async def first_history_time(session: AsyncSession) -> datetime | None:
         return known
     live, ended = PolicyLine.__table__, PolicyLineEnded.__table__
     both = union_all(select(func.min(live.c.added_at)), select(func.min(ended.c.added_at))).subquery()
-    found = (await session.execute(select(func.min(both.c[0])))).scalar()
+    found = (await session.exec(select(func.min(both.c[0])))).scalar()
     if found is not None:
         _HISTORY_BEGAN[session.bind] = found
     return found
@@ -140,7 +140,7 @@ async def audited_tenant(
     path = parse_tenant(value, field_name)
     await authorize(sessions, actor, "read", "audit", path, request_id=request_id)
     async with sessions() as session:
-        exists = (await session.execute(select(Tenant.id).where(Tenant.path == path))).first()
+        exists = (await session.exec(select(Tenant.id).where(Tenant.path == path))).first()
     if exists is None:
         raise OpsError("NOT_FOUND", f"no tenant {path}", field=field_name)
     return path
@@ -208,7 +208,7 @@ async def _vias(session: AsyncSession, lines: Sequence[Line], at: datetime) -> d
 
 async def _outlets(session: AsyncSession, ids: Sequence[str]) -> dict[str, OutletView]:
     rows = (
-        await session.execute(
+        await session.exec(
             select(Outlet, Tenant.path).join(Tenant, Tenant.id == Outlet.tenant_id).where(Outlet.id.in_(ids))
         )
     ).all()
