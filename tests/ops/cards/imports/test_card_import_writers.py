@@ -56,7 +56,9 @@ async def test_batches_written_at_once_give_what_one_at_a_time_gives(
     async with sessions() as session:
         assert (await session.exec(select(func.count()).select_from(Card))).one() == 402
         events = (
-            await session.exec(select(AuditEvent.detail).where(AuditEvent.action == "cards.import"))
+            await session.exec(
+                select(AuditEvent.detail).where(AuditEvent.action == "cards.import").order_by(AuditEvent.id)
+            )
         ).all()
     written = sorted(tuple(json.loads(d)["lines"]) for d in events[1:])  # [0]: stored.csv
     assert written == [(2 + 50 * n, 51 + 50 * n) for n in range(10) if n not in (2, 8)]
