@@ -199,13 +199,13 @@ async def _opened_writer(
     """The initial load when the card table is empty on SQLite (checked under the write lock), else
     batches: on PostgreSQL through `PG_WRITERS` sessions, each on a staging connection of its own."""
     async with AsyncExitStack() as stack:
-        count = 1 if engine.dialect.name == "sqlite" else PG_WRITERS
+        on_sqlite = engine.dialect.name == "sqlite"
         bound = []
-        for _ in range(count):
+        for _ in range(1 if on_sqlite else PG_WRITERS):
             connection = await stack.enter_async_context(staging_connection(engine))
             bound.append(await stack.enter_async_context(sessions(bind=connection)))
         session = bound[0]
-        if engine.dialect.name == "sqlite":
+        if on_sqlite:
             await take_write_lock(session)
             if (await session.exec(select(Card.id).limit(1))).first() is None:
                 yield _InitialLoad(bound, path)
